@@ -1,0 +1,279 @@
+package chain
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/btcsuite/btcd/blockchain"
+	"github.com/btcsuite/btcd/btcutil"
+	"github.com/btcsuite/btcd/chaincfg/chainhash"
+	"github.com/btcsuite/btcd/mining"
+	"github.com/btcsuite/btcd/txscript"
+	"github.com/btcsuite/btcd/wire"
+)
+
+// Limits on the extranonce parts of the coinbase.
+const (
+	Extranonce1Size    = 4
+	DefaultExtranonce2 = 4
+	MaxExtranonce2     = 8
+	// coinbaseWeightReserve is the block weight kept free for the coinbase.
+	coinbaseWeightReserve = 4000
+	// coinbaseSigOpReserve is the sigop cost kept free for the coinbase.
+	coinbaseSigOpReserve = 400
+)
+
+// AssembleSpec says how to turn a node Template into a block under construction.
+type AssembleSpec struct {
+	Template *Template
+	// Extra transactions (the orders'), parents before children. They are added after
+	// the template's own transactions while the block's weight and sigop limits allow.
+	Extra           []TemplateTx
+	PayoutScript    []byte
+	Tag             []byte // a short text after the extranonce in the coinbase script
+	Extranonce2Size int    // 0 means DefaultExtranonce2
+}
+
+// Dropped is an extra transaction that was left out of the block, with the reason.
+type Dropped struct {
+	Txid   chainhash.Hash
+	Reason string
+}
+
+// Assembly is a block under construction: everything a mining job needs. The coinbase
+// is split around extranonce1 ‖ extranonce2 into two halves in legacy serialization,
+// and the merkle branch lets a miner compute the root from the coinbase txid.
+type Assembly struct {
+	Template        *Template
+	Txs             []*wire.MsgTx // block transactions after the coinbase
+	Included        []chainhash.Hash
+	Dropped         []Dropped
+	Coinb1, Coinb2  []byte
+	Extranonce2Size int
+	Branch          []chainhash.Hash
+	Witness         bool // the coinbase carries a witness commitment and reserved value
+	Fees            int64 // of the extra transactions
+	Weight          int64 // of the non-coinbase transactions
+	SigOpCost       int64
+}
+
+// Assemble builds the block parts for spec.
+func Assemble(spec AssembleSpec) (*Assembly, error) {
+	t := spec.Template
+	if t == nil {
+		return nil, errors.New("assemble: no template")
+	}
+	en2 := spec.Extranonce2Size
+	if en2 == 0 {
+		en2 = DefaultExtranonce2
+	}
+	if en2 < 1 || en2 > MaxExtranonce2 {
+		return nil, fmt.Errorf("assemble: extranonce2 size %d outside 1..%d", en2, MaxExtranonce2)
+	}
+	if len(spec.PayoutScript) == 0 {
+		return nil, errors.New("assemble: no payout script")
+	}
+	if len(spec.Tag) > 32 {
+		return nil, fmt.Errorf("assemble: coinbase tag of %d bytes is longer than 32", len(spec.Tag))
+	}
+	a := &Assembly{Template: t, Extranonce2Size: en2}
+	spent := make(map[wire.OutPoint]bool)
+	seen := make(map[chainhash.Hash]bool)
+	weight := int64(coinbaseWeightReserve)
+	sigops := int64(coinbaseSigOpReserve)
+	add := func(tt TemplateTx) {
+		a.Txs = append(a.Txs, tt.Tx)
+		txid := tt.Tx.TxHash()
+		a.Included = append(a.Included, txid)
+		seen[txid] = true
+		for _, in := range tt.Tx.TxIn {
+			spent[in.PreviousOutPoint] = true
+		}
+		a.Weight += tt.Weight
+		a.SigOpCost += tt.SigOpCost
+		weight += tt.Weight
+		sigops += tt.SigOpCost
+	}
+	for _, tt := range t.Transactions {
+		add(tt)
+	}
+	dropped := make(map[chainhash.Hash]bool)
+extra:
+	for _, tt := range spec.Extra {
+		txid := tt.Tx.TxHash()
+		if seen[txid] {
+			continue // the node already mines it
+		}
+		for _, in := range tt.Tx.TxIn {
+			if dropped[in.PreviousOutPoint.Hash] {
+				a.drop(dropped, txid, "its parent transaction is not in the block")
+				continue extra
+			}
+			if spent[in.PreviousOutPoint] {
+				a.drop(dropped, txid, fmt.Sprintf("input %s is spent by another transaction of the block", in.PreviousOutPoint))
+				continue extra
+			}
+		}
+		if weight+tt.Weight > blockchain.MaxBlockWeight {
+			a.drop(dropped, txid, "the block is full (weight limit)")
+			continue
+		}
+		if sigops+tt.SigOpCost > blockchain.MaxBlockSigOpsCost {
+			a.drop(dropped, txid, "the block is full (sigop limit)")
+			continue
+		}
+		add(tt)
+		a.Fees += tt.Fee // the template's coinbase value already has its own fees
+	}
+	value := t.CoinbaseValue + a.Fees
+	for _, tx := range a.Txs {
+		if tx.HasWitness() {
+			a.Witness = true
+			break
+		}
+	}
+	if a.Witness && !t.SegwitActive {
+		return nil, errors.New("assemble: a witness transaction in a block before segwit is active")
+	}
+	cb, prefix, err := coinbaseTemplate(t.Height, en2, spec.Tag, value, spec.PayoutScript)
+	if err != nil {
+		return nil, err
+	}
+	txs := make([]*btcutil.Tx, 0, len(a.Txs)+1)
+	txs = append(txs, btcutil.NewTx(cb))
+	for _, tx := range a.Txs {
+		txs = append(txs, btcutil.NewTx(tx))
+	}
+	if a.Witness {
+		mining.AddWitnessCommitment(txs[0], txs)
+	}
+	var legacy bytes.Buffer
+	if err := cb.SerializeNoWitness(&legacy); err != nil {
+		return nil, fmt.Errorf("assemble: serialize coinbase: %w", err)
+	}
+	raw := legacy.Bytes()
+	a.Coinb1 = append([]byte(nil), raw[:prefix]...)
+	a.Coinb2 = append([]byte(nil), raw[prefix+Extranonce1Size+en2:]...)
+	a.Branch = merkleBranch(txs)
+	return a, nil
+}
+
+func (a *Assembly) drop(dropped map[chainhash.Hash]bool, txid chainhash.Hash, reason string) {
+	dropped[txid] = true
+	a.Dropped = append(a.Dropped, Dropped{Txid: txid, Reason: reason})
+}
+
+// coinbaseTemplate builds the coinbase with a zero extranonce and returns it with the
+// offset of the extranonce in its legacy serialization. The script is
+// <height> <push of extranonce1‖extranonce2> <push of tag>: BIP 34 first, and every
+// part a proper push so explorers can read it.
+func coinbaseTemplate(height int32, en2 int, tag []byte, value int64, payout []byte) (*wire.MsgTx, int, error) {
+	heightPush, err := txscript.NewScriptBuilder().AddInt64(int64(height)).Script()
+	if err != nil {
+		return nil, 0, fmt.Errorf("assemble: height script: %w", err)
+	}
+	enLen := Extranonce1Size + en2
+	script := append([]byte(nil), heightPush...)
+	script = append(script, byte(enLen)) // OP_DATA_n for n <= 75
+	script = append(script, make([]byte, enLen)...)
+	if len(tag) > 0 {
+		script = append(script, byte(len(tag)))
+		script = append(script, tag...)
+	}
+	if len(script) > blockchain.MaxCoinbaseScriptLen {
+		return nil, 0, fmt.Errorf("assemble: coinbase script of %d bytes is too long", len(script))
+	}
+	tx := wire.NewMsgTx(1)
+	tx.AddTxIn(&wire.TxIn{
+		PreviousOutPoint: wire.OutPoint{Index: wire.MaxPrevOutIndex},
+		SignatureScript:  script,
+		Sequence:         wire.MaxTxInSequenceNum,
+	})
+	tx.AddTxOut(wire.NewTxOut(value, payout))
+	// version(4) ‖ input count(1) ‖ outpoint(36) ‖ script length ‖ height push ‖ push opcode
+	prefix := 4 + 1 + 36 + wire.VarIntSerializeSize(uint64(len(script))) + len(heightPush) + 1
+	return tx, prefix, nil
+}
+
+// merkleBranch returns the hashes that, folded into the coinbase txid from the left,
+// give the merkle root: at each level of btcd's merkle tree store, the sibling of the
+// leftmost node.
+func merkleBranch(txs []*btcutil.Tx) []chainhash.Hash {
+	store := blockchain.BuildMerkleTreeStore(txs, false)
+	var branch []chainhash.Hash
+	offset := 0
+	for width := len(store)/2 + 1; width > 1; width /= 2 {
+		sib := store[offset+1]
+		if sib == nil {
+			sib = store[offset]
+		}
+		branch = append(branch, *sib)
+		offset += width
+	}
+	return branch
+}
+
+// MerkleRootFromBranch folds branch into the coinbase txid from the left.
+func MerkleRootFromBranch(coinbaseTxid chainhash.Hash, branch []chainhash.Hash) chainhash.Hash {
+	acc := coinbaseTxid
+	for i := range branch {
+		acc = blockchain.HashMerkleBranches(&acc, &branch[i])
+	}
+	return acc
+}
+
+// CoinbaseLegacy returns the coinbase in legacy serialization for the extranonces.
+func (a *Assembly) CoinbaseLegacy(en1, en2 []byte) []byte {
+	b := make([]byte, 0, len(a.Coinb1)+len(en1)+len(en2)+len(a.Coinb2))
+	b = append(b, a.Coinb1...)
+	b = append(b, en1...)
+	b = append(b, en2...)
+	return append(b, a.Coinb2...)
+}
+
+// MerkleRoot is the block's merkle root for the extranonces.
+func (a *Assembly) MerkleRoot(en1, en2 []byte) chainhash.Hash {
+	return MerkleRootFromBranch(chainhash.DoubleHashH(a.CoinbaseLegacy(en1, en2)), a.Branch)
+}
+
+// Header renders the block header for the extranonces, version, time and nonce.
+func (a *Assembly) Header(en1, en2 []byte, version int32, ntime, nonce uint32) wire.BlockHeader {
+	return wire.BlockHeader{
+		Version:    version,
+		PrevBlock:  a.Template.PrevHash,
+		MerkleRoot: a.MerkleRoot(en1, en2),
+		Timestamp:  time.Unix(int64(ntime), 0),
+		Bits:       a.Template.Bits,
+		Nonce:      nonce,
+	}
+}
+
+// Coinbase returns the full coinbase transaction for the extranonces, with the
+// witness reserved value when the block carries a witness commitment.
+func (a *Assembly) Coinbase(en1, en2 []byte) (*wire.MsgTx, error) {
+	if len(en1) != Extranonce1Size || len(en2) != a.Extranonce2Size {
+		return nil, fmt.Errorf("extranonce sizes %d+%d, want %d+%d", len(en1), len(en2), Extranonce1Size, a.Extranonce2Size)
+	}
+	tx := new(wire.MsgTx)
+	if err := tx.DeserializeNoWitness(bytes.NewReader(a.CoinbaseLegacy(en1, en2))); err != nil {
+		return nil, fmt.Errorf("coinbase: %w", err)
+	}
+	if a.Witness {
+		tx.TxIn[0].Witness = wire.TxWitness{make([]byte, blockchain.CoinbaseWitnessDataLen)}
+	}
+	return tx, nil
+}
+
+// Block returns the full block for the extranonces and a solved header.
+func (a *Assembly) Block(en1, en2 []byte, header wire.BlockHeader) (*wire.MsgBlock, error) {
+	cb, err := a.Coinbase(en1, en2)
+	if err != nil {
+		return nil, err
+	}
+	b := &wire.MsgBlock{Header: header, Transactions: make([]*wire.MsgTx, 0, len(a.Txs)+1)}
+	b.Transactions = append(b.Transactions, cb)
+	b.Transactions = append(b.Transactions, a.Txs...)
+	return b, nil
+}
