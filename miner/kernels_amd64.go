@@ -1,0 +1,3 @@
+package miner
+
+func kernels() []*kernel { return []*kernel{portableKernel, genericKernel} }
