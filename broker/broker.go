@@ -1,0 +1,381 @@
+package broker
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/btcsuite/btcd/blockchain"
+	"github.com/btcsuite/btcd/btcutil"
+	"github.com/btcsuite/btcd/chaincfg/chainhash"
+	"github.com/btcsuite/btcd/wire"
+	"github.com/proofow/powbroker/chain"
+	"github.com/proofow/powbroker/store"
+)
+
+// Options are what a Broker is built from.
+type Options struct {
+	Config  Config
+	Net     string // network name, for defaults and display
+	Backend chain.Backend
+	Store   *store.Store
+	// PayoutScript receives every block's subsidy and fees.
+	PayoutScript []byte
+	// TokenKey derives order tokens (HMAC); keep it secret and stable across restarts.
+	TokenKey []byte
+	Logger   *slog.Logger
+}
+
+// Broker is the stratifier. Create it with New and run it with Run.
+type Broker struct {
+	cfg     Config
+	net     string
+	backend chain.Backend
+	store   *store.Store
+	payout  []byte
+	key     []byte
+	log     *slog.Logger
+	jobs    *jobBook
+	started time.Time
+
+	mu     sync.Mutex
+	active map[string]*activeOrder  // working and paid orders: in templates
+	spends map[wire.OutPoint]string // outpoint -> id of the active order spending it
+	tip    chain.Tip
+	en1    struct{ next, end uint64 }
+	dirty  bool
+
+	assignMu    sync.Mutex
+	assignments map[string]*store.Assignment
+
+	watch *watcher
+
+	ready          atomic.Bool
+	lastErr        atomic.Value // string
+	sharesAccepted atomic.Int64
+	sharesRejected atomic.Int64
+	blocksFound    atomic.Int64
+	rate           *rateMeter
+	refreshNow     chan struct{}
+}
+
+// activeOrder is what the broker keeps in memory about a working or paid order.
+type activeOrder struct {
+	id      string
+	txid    chainhash.Hash
+	tx      *wire.MsgTx
+	ttx     chain.TemplateTx
+	state   store.State
+	created time.Time
+	expires time.Time
+}
+
+// New checks the options and returns a broker; call Run to start it.
+func New(opt Options) (*Broker, error) {
+	if opt.Backend == nil || opt.Store == nil {
+		return nil, errors.New("broker: a backend and a store are required")
+	}
+	if len(opt.PayoutScript) == 0 {
+		return nil, errors.New("broker: a payout script is required")
+	}
+	if len(opt.TokenKey) < 16 {
+		return nil, errors.New("broker: a token key of at least 16 bytes is required")
+	}
+	cfg := opt.Config.withDefaults(opt.Net)
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("broker config: %w", err)
+	}
+	log := opt.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	b := &Broker{
+		cfg: cfg, net: opt.Net, backend: opt.Backend, store: opt.Store,
+		payout: opt.PayoutScript, key: opt.TokenKey, log: log,
+		jobs: newJobBook(), active: make(map[string]*activeOrder),
+		spends: make(map[wire.OutPoint]string), assignments: make(map[string]*store.Assignment),
+		watch: newWatcher(), rate: newRateMeter(time.Minute), refreshNow: make(chan struct{}, 1),
+		started: time.Now(),
+	}
+	b.lastErr.Store("")
+	return b, nil
+}
+
+// Config returns the effective configuration.
+func (b *Broker) Config() Config { return b.cfg }
+
+// Net returns the network name.
+func (b *Broker) Net() string { return b.net }
+
+// Backend returns the chain backend.
+func (b *Broker) Backend() chain.Backend { return b.backend }
+
+// Ready tells whether the broker has a checked job to hand out; the error says why not.
+func (b *Broker) Ready() error {
+	if b.ready.Load() {
+		return nil
+	}
+	if s, _ := b.lastErr.Load().(string); s != "" {
+		return problem(KindNotReady, "%s", s)
+	}
+	return problem(KindNotReady, "the first block template is not ready yet")
+}
+
+// Start loads the orders, reads the tip and builds the first job. Run calls it; a caller
+// that needs the broker ready before serving (serve's ready line) may call it first.
+func (b *Broker) Start(ctx context.Context) error {
+	if b.ready.Load() {
+		return nil
+	}
+	if err := b.loadActive(ctx); err != nil {
+		return err
+	}
+	tip, err := b.backend.Tip(ctx)
+	if err != nil {
+		b.setErr(err)
+		return fmt.Errorf("chain tip: %w", err)
+	}
+	b.mu.Lock()
+	b.tip = tip
+	b.mu.Unlock()
+	if err := b.rebuild(ctx, true); err != nil {
+		b.setErr(err)
+		return fmt.Errorf("first job: %w", err)
+	}
+	b.ready.Store(true)
+	b.lastErr.Store("")
+	return nil
+}
+
+// Run drives the broker until ctx ends: follows the chain's tips, refreshes jobs when
+// orders change, expires orders.
+func (b *Broker) Run(ctx context.Context) error {
+	tips := b.backend.Tips(ctx)
+	for ctx.Err() == nil {
+		if err := b.Start(ctx); err == nil {
+			break
+		}
+		b.log.Warn("broker not ready", "err", b.lastErr.Load())
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+		}
+	}
+	refresh := time.NewTicker(b.cfg.RefreshInterval.D())
+	defer refresh.Stop()
+	sweep := time.NewTicker(time.Second)
+	defer sweep.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case ev, ok := <-tips:
+			if !ok {
+				if ctx.Err() != nil {
+					return nil
+				}
+				return errors.New("broker: the chain's tip feed ended")
+			}
+			b.handleTip(ctx, ev)
+		case <-b.refreshNow:
+			b.refresh(ctx, false)
+		case <-refresh.C:
+			b.mu.Lock()
+			dirty := b.dirty
+			b.mu.Unlock()
+			j := b.jobs.cur()
+			if dirty || j == nil || time.Since(j.Created) > 30*time.Second || !b.ready.Load() {
+				b.refresh(ctx, false)
+			}
+		case <-sweep.C:
+			b.expire(ctx)
+		}
+	}
+}
+
+func (b *Broker) refresh(ctx context.Context, clean bool) {
+	b.mu.Lock()
+	b.dirty = false
+	b.mu.Unlock()
+	if err := b.rebuild(ctx, clean); err != nil {
+		b.setErr(err)
+		b.log.Warn("job refresh failed", "err", err)
+		b.mu.Lock()
+		b.dirty = true
+		b.mu.Unlock()
+		return
+	}
+	b.ready.Store(true)
+	b.lastErr.Store("")
+}
+
+func (b *Broker) setErr(err error) {
+	b.lastErr.Store(err.Error())
+	if errors.Is(err, chain.ErrUnavailable) {
+		b.ready.Store(false)
+	}
+}
+
+// markDirty asks for a new job at the next refresh; soon asks for it now.
+func (b *Broker) markDirty(soon bool) {
+	b.mu.Lock()
+	b.dirty = true
+	b.mu.Unlock()
+	if soon {
+		select {
+		case b.refreshNow <- struct{}{}:
+		default:
+		}
+	}
+}
+
+func (b *Broker) loadActive(ctx context.Context) error {
+	orders, err := b.store.OrdersInState(ctx, store.StateWorking, store.StatePaid)
+	if err != nil {
+		return fmt.Errorf("load orders: %w", err)
+	}
+	for _, o := range orders {
+		if err := b.addActive(o); err != nil {
+			b.log.Error("stored order has an unreadable transaction", "order", o.ID, "err", err)
+		}
+	}
+	return nil
+}
+
+func (b *Broker) addActive(o *store.Order) error {
+	tx, err := decodeTx(o.RawTx)
+	if err != nil {
+		return err
+	}
+	btx := btcutil.NewTx(tx)
+	a := &activeOrder{
+		id: o.ID, txid: tx.TxHash(), tx: tx, state: o.State, created: o.CreatedAt, expires: o.ExpiresAt,
+		ttx: chain.TemplateTx{Tx: tx, Fee: o.Fee, Weight: blockchain.GetTransactionWeight(btx),
+			SigOpCost: int64(blockchain.CountSigOps(btx) * blockchain.WitnessScaleFactor)},
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if old, ok := b.active[o.ID]; ok {
+		old.state = o.State
+		return nil
+	}
+	b.active[o.ID] = a
+	for _, in := range tx.TxIn {
+		b.spends[in.PreviousOutPoint] = o.ID
+	}
+	b.dirty = true
+	return nil
+}
+
+func (b *Broker) removeActive(id string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	a, ok := b.active[id]
+	if !ok {
+		return
+	}
+	delete(b.active, id)
+	for _, in := range a.tx.TxIn {
+		if b.spends[in.PreviousOutPoint] == id {
+			delete(b.spends, in.PreviousOutPoint)
+		}
+	}
+	b.dirty = true
+}
+
+func (b *Broker) setActiveState(id string, s store.State) {
+	b.mu.Lock()
+	if a, ok := b.active[id]; ok {
+		a.state = s
+	}
+	b.mu.Unlock()
+}
+
+// activeSnapshot lists the active orders, oldest first (parents before children).
+func (b *Broker) activeSnapshot() []*activeOrder {
+	b.mu.Lock()
+	out := make([]*activeOrder, 0, len(b.active))
+	for _, a := range b.active {
+		out = append(out, a)
+	}
+	b.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].created.Equal(out[j].created) {
+			return out[i].id < out[j].id
+		}
+		return out[i].created.Before(out[j].created)
+	})
+	return out
+}
+
+func (b *Broker) orderByTxid(txid chainhash.Hash) *activeOrder {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, a := range b.active {
+		if a.txid == txid {
+			return a
+		}
+	}
+	return nil
+}
+
+func (b *Broker) activeState(id string) (store.State, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	a, ok := b.active[id]
+	if !ok {
+		return "", false
+	}
+	return a.state, true
+}
+
+// Tip is the broker's view of the chain tip.
+func (b *Broker) Tip() chain.Tip {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.tip
+}
+
+// nextExtranonce1 hands out a unique extranonce1, reserving ranges in the store so
+// that they stay unique across restarts.
+func (b *Broker) nextExtranonce1(ctx context.Context) ([]byte, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.en1.next >= b.en1.end {
+		const block = 4096
+		first, err := b.store.Reserve(ctx, "extranonce1", block)
+		if err != nil {
+			return nil, fmt.Errorf("reserve extranonce: %w", err)
+		}
+		b.en1.next, b.en1.end = first, first+block
+	}
+	v := b.en1.next
+	b.en1.next++
+	en1 := make([]byte, chain.Extranonce1Size)
+	binary.BigEndian.PutUint32(en1, uint32(v))
+	return en1, nil
+}
+
+// NewExtranonce1 returns a unique 4-byte extranonce1 for a Stratum session.
+func (b *Broker) NewExtranonce1(ctx context.Context) ([]byte, error) { return b.nextExtranonce1(ctx) }
+
+func randomID(prefix string, n int) string {
+	buf := make([]byte, n)
+	if _, err := rand.Read(buf); err != nil {
+		panic("crypto/rand failed: " + err.Error())
+	}
+	const alphabet = "0123456789abcdefghjkmnpqrstvwxyz"
+	out := make([]byte, 0, len(prefix)+n)
+	out = append(out, prefix...)
+	for _, c := range buf {
+		out = append(out, alphabet[int(c)%len(alphabet)])
+	}
+	return string(out)
+}

@@ -1,0 +1,272 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/btcsuite/btcd/chaincfg/chainhash"
+	"github.com/proofow/powbroker/chain"
+	"github.com/proofow/powbroker/store"
+)
+
+// handleTip moves orders along as the best chain changes: orders whose block left the
+// main chain go back to paid, orders whose transaction arrived in a block are mined,
+// orders whose inputs another transaction spent fail, mined orders gain confirmations.
+// Then a clean job goes out.
+func (b *Broker) handleTip(ctx context.Context, ev chain.TipEvent) {
+	b.mu.Lock()
+	b.tip = ev.Tip
+	b.mu.Unlock()
+	if len(ev.Disconnected) > 0 {
+		b.log.Info("chain reorganized", "disconnected", len(ev.Disconnected), "connected", len(ev.Connected), "height", ev.Tip.Height)
+		b.handleDisconnected(ctx, ev.Disconnected)
+	}
+	for _, h := range ev.Connected {
+		b.handleConnected(ctx, h)
+	}
+	b.updateConfirmations(ctx, ev.Tip)
+	b.refresh(ctx, true)
+}
+
+func (b *Broker) handleDisconnected(ctx context.Context, hashes []chainhash.Hash) {
+	gone := make(map[string]bool, len(hashes))
+	for _, h := range hashes {
+		gone[h.String()] = true
+	}
+	mined, err := b.store.OrdersInState(ctx, store.StateMined, store.StateConfirmed)
+	if err != nil {
+		b.log.Error("reorg: list mined orders", "err", err)
+		return
+	}
+	for _, o := range mined {
+		if !gone[o.BlockHash] {
+			continue
+		}
+		detail := fmt.Sprintf("block %s at height %d left the main chain", o.BlockHash, o.Height)
+		next, err := b.store.Transition(ctx, o.ID, []store.State{store.StateMined, store.StateConfirmed}, store.StatePaid, detail,
+			func(o *store.Order) { o.BlockHash, o.Height, o.MinedAt, o.ConfirmedAt = "", 0, time.Time{}, time.Time{} })
+		if err != nil {
+			b.log.Error("reorg: move order back", "order", o.ID, "err", err)
+			continue
+		}
+		if err := b.addActive(next); err != nil {
+			b.log.Error("reorg: reactivate order", "order", o.ID, "err", err)
+		}
+		b.log.Info("order back to paid after reorg", "order", o.ID)
+		b.watch.notify(o.ID)
+	}
+}
+
+func (b *Broker) handleConnected(ctx context.Context, hash chainhash.Hash) {
+	blk, height, err := b.backend.Block(ctx, hash)
+	if err != nil {
+		b.log.Error("read connected block", "block", hash, "err", err)
+		return
+	}
+	for _, tx := range blk.Transactions[1:] {
+		txid := tx.TxHash()
+		if a := b.orderByTxid(txid); a != nil {
+			detail := fmt.Sprintf("in block %s at height %d", hash, height)
+			_, err := b.store.Transition(ctx, a.id, []store.State{store.StateWorking, store.StatePaid}, store.StateMined, detail,
+				func(o *store.Order) {
+					o.BlockHash, o.Height, o.MinedAt = hash.String(), height, time.Now()
+					if o.Reason != "" {
+						o.Reason = ""
+					}
+				})
+			if err != nil {
+				b.log.Error("mark order mined", "order", a.id, "err", err)
+				continue
+			}
+			b.removeActive(a.id)
+			_ = b.store.CloseAssignments(ctx, a.id)
+			b.log.Info("order mined", "order", a.id, "block", hash, "height", height)
+			b.watch.notify(a.id)
+			continue
+		}
+		for _, in := range tx.TxIn {
+			b.mu.Lock()
+			id, ok := b.spends[in.PreviousOutPoint]
+			b.mu.Unlock()
+			if !ok {
+				continue
+			}
+			detail := fmt.Sprintf("input %s was spent by transaction %s in block %s", in.PreviousOutPoint, txid, hash)
+			b.failOrder(ctx, id, detail)
+		}
+	}
+}
+
+func (b *Broker) failOrder(ctx context.Context, id, detail string) {
+	_, err := b.store.Transition(ctx, id, []store.State{store.StateWorking, store.StatePaid}, store.StateFailed, detail,
+		func(o *store.Order) { o.Reason = detail })
+	if err != nil && !errors.Is(err, store.ErrStateChanged) {
+		b.log.Error("fail order", "order", id, "err", err)
+		return
+	}
+	b.removeActive(id)
+	_ = b.store.CloseAssignments(ctx, id)
+	b.log.Info("order failed", "order", id, "reason", detail)
+	b.watch.notify(id)
+}
+
+func (b *Broker) updateConfirmations(ctx context.Context, tip chain.Tip) {
+	mined, err := b.store.OrdersInState(ctx, store.StateMined)
+	if err != nil {
+		b.log.Error("list mined orders", "err", err)
+		return
+	}
+	for _, o := range mined {
+		conf := tip.Height - o.Height + 1
+		if conf >= b.cfg.Confirmations {
+			detail := fmt.Sprintf("%d confirmations", conf)
+			if _, err := b.store.Transition(ctx, o.ID, []store.State{store.StateMined}, store.StateConfirmed, detail,
+				func(o *store.Order) { o.ConfirmedAt = time.Now() }); err != nil {
+				b.log.Error("confirm order", "order", o.ID, "err", err)
+				continue
+			}
+		}
+		b.watch.notify(o.ID)
+	}
+}
+
+// orderRefused handles an order whose transaction the chain no longer accepts in a block.
+func (b *Broker) orderRefused(ctx context.Context, o *activeOrder, cause error) {
+	pending := b.pendingTxs(o.id)
+	if _, err := b.backend.CheckTx(ctx, o.tx, pending); err != nil {
+		var te *chain.TxError
+		if errors.As(err, &te) {
+			b.failOrder(ctx, o.id, "the transaction became invalid: "+te.Error())
+			return
+		}
+	}
+	_ = b.store.SetReason(ctx, o.id, "left out of the block template: "+cause.Error())
+}
+
+// expire moves working orders past their deadline to expired.
+func (b *Broker) expire(ctx context.Context) {
+	now := time.Now()
+	for _, a := range b.activeSnapshot() {
+		if a.state != store.StateWorking || a.expires.IsZero() || now.Before(a.expires) {
+			continue
+		}
+		_, err := b.store.Transition(ctx, a.id, []store.State{store.StateWorking}, store.StateExpired,
+			"deadline passed before enough work arrived", nil)
+		if err != nil {
+			continue
+		}
+		b.removeActive(a.id)
+		_ = b.store.CloseAssignments(ctx, a.id)
+		b.watch.notify(a.id)
+	}
+}
+
+// onPaid stops work for an order that received enough work.
+func (b *Broker) onPaid(ctx context.Context, id string) {
+	b.setActiveState(id, store.StatePaid)
+	_ = b.store.CloseAssignments(ctx, id)
+	b.log.Info("order paid", "order", id)
+	b.watch.notify(id)
+	b.markDirty(true)
+}
+
+// watcher wakes long-polls when an order changes.
+type watcher struct {
+	mu    sync.Mutex
+	chans map[string]chan struct{}
+	all   chan struct{}
+}
+
+func newWatcher() *watcher {
+	return &watcher{chans: make(map[string]chan struct{}), all: make(chan struct{})}
+}
+
+// wait returns a channel closed at the next change of the order.
+func (w *watcher) wait(id string) <-chan struct{} {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	c, ok := w.chans[id]
+	if !ok {
+		c = make(chan struct{})
+		w.chans[id] = c
+	}
+	return c
+}
+
+// any returns a channel closed at the next change of any order.
+func (w *watcher) any() <-chan struct{} {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.all
+}
+
+func (w *watcher) notify(id string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if c, ok := w.chans[id]; ok {
+		close(c)
+		delete(w.chans, id)
+	}
+	close(w.all)
+	w.all = make(chan struct{})
+}
+
+// OrderChanged returns a channel closed at the next change of the order (state,
+// credited work or confirmations).
+func (b *Broker) OrderChanged(id string) <-chan struct{} { return b.watch.wait(id) }
+
+// AnyOrderChanged returns a channel closed at the next change of any order.
+func (b *Broker) AnyOrderChanged() <-chan struct{} { return b.watch.any() }
+
+// rateMeter sums credited work over a sliding window to estimate the hashrate.
+type rateMeter struct {
+	mu     sync.Mutex
+	window time.Duration
+	events []rateEvent
+}
+
+type rateEvent struct {
+	at   time.Time
+	work float64
+}
+
+func newRateMeter(window time.Duration) *rateMeter { return &rateMeter{window: window} }
+
+func (r *rateMeter) add(work float64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	now := time.Now()
+	r.events = append(r.events, rateEvent{now, work})
+	r.trim(now)
+}
+
+func (r *rateMeter) trim(now time.Time) {
+	i := 0
+	for i < len(r.events) && now.Sub(r.events[i].at) > r.window {
+		i++
+	}
+	r.events = r.events[i:]
+}
+
+// hashrate is hashes per second over the window (one work unit = 2^32 hashes).
+func (r *rateMeter) hashrate(since time.Time) float64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	now := time.Now()
+	r.trim(now)
+	sum := 0.0
+	for _, e := range r.events {
+		sum += e.work
+	}
+	span := r.window
+	if d := now.Sub(since); d < span {
+		span = d
+	}
+	if span <= 0 {
+		return 0
+	}
+	return sum * 4294967296 / span.Seconds()
+}

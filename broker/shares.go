@@ -1,0 +1,332 @@
+package broker
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/btcsuite/btcd/chaincfg/chainhash"
+	"github.com/proofow/powbroker/chain"
+	"github.com/proofow/powbroker/miner"
+	"github.com/proofow/powbroker/store"
+)
+
+// maxFutureTime is how far ahead of now a share's header time may be.
+const maxFutureTime = 2 * time.Hour
+
+// shareDifficulty is the difficulty of HTTP assignments: the configured one, never
+// harder than the network's.
+func (b *Broker) shareDifficulty() float64 {
+	d := b.cfg.ShareDifficulty
+	if j := b.jobs.cur(); j != nil {
+		d = min(d, j.NetworkDifficulty())
+	}
+	return d
+}
+
+// Work is one share to check, from any transport.
+type Work struct {
+	OrderID      string
+	JobID        string
+	Extranonce1  []byte
+	Extranonce2  []byte
+	NTime        uint32
+	Nonce        uint32
+	Version      int32
+	ShareDiff    float64 // difficulty the share is judged at (its job's, for Stratum)
+	Worker       string
+	AssignmentID string
+}
+
+// ShareResult is what the broker did with an accepted share.
+type ShareResult struct {
+	Hash          chainhash.Hash // header hash, internal byte order
+	Difficulty    float64        // credited work units (the share difficulty)
+	Achieved      float64        // difficulty the hash reached
+	Block         bool           // the share met the network target: a block was submitted
+	BlockAccepted bool
+	OrderState    store.State
+	CreditedWork  float64
+	BecamePaid    bool
+}
+
+// ShareError is a rejected share; Block reports a block submitted from it anyway
+// (a stale share that met the network target).
+type ShareError struct {
+	Problem *Error
+	Block   bool
+	Hash    chainhash.Hash
+}
+
+func (e *ShareError) Error() string { return e.Problem.Error() }
+func (e *ShareError) Unwrap() error { return e.Problem }
+
+// SubmitWork is the one share path: rebuild the header from the job and the
+// extranonces, hash it, compare with the share target, submit a block when it meets
+// the network target, reject stale jobs, record it durably (duplicates by header
+// hash) and credit the order. It returns only after the share is durable.
+func (b *Broker) SubmitWork(ctx context.Context, w Work) (ShareResult, error) {
+	res, err := b.submitWork(ctx, w)
+	if err != nil {
+		b.sharesRejected.Add(1)
+	} else {
+		b.sharesAccepted.Add(1)
+		b.rate.add(res.Difficulty)
+	}
+	return res, err
+}
+
+func (b *Broker) submitWork(ctx context.Context, w Work) (ShareResult, error) {
+	var res ShareResult
+	job := b.jobs.get(w.JobID)
+	if job == nil {
+		return res, problem(KindStaleJob, "job %q is unknown or too old; fetch new work", w.JobID)
+	}
+	if len(w.Extranonce1) != chain.Extranonce1Size || len(w.Extranonce2) != job.Assembly.Extranonce2Size {
+		return res, problem(KindBadShare, "extranonce sizes %d+%d, want %d+%d", len(w.Extranonce1), len(w.Extranonce2), chain.Extranonce1Size, job.Assembly.Extranonce2Size)
+	}
+	if w.NTime < job.MinTime {
+		return res, problem(KindBadShare, "header time %d is before the job's minimum %d", w.NTime, job.MinTime)
+	}
+	if limit := time.Now().Add(maxFutureTime).Unix(); int64(w.NTime) > limit {
+		return res, problem(KindBadShare, "header time %d is more than 2 hours in the future", w.NTime)
+	}
+	if !(w.ShareDiff > 0) {
+		return res, problem(KindBadShare, "share difficulty %g is not positive", w.ShareDiff)
+	}
+	version := w.Version
+	if version == 0 {
+		version = job.Version
+	}
+	hdr := job.Header(w.Extranonce1, w.Extranonce2, version, w.NTime, w.Nonce)
+	sum := miner.Sum(&hdr)
+	res.Hash = chainhash.Hash(sum)
+	res.Achieved = chain.HashDifficulty(&res.Hash)
+	target := miner.TargetFromBig(chain.DifficultyTarget(w.ShareDiff))
+	if !target.Meets(&sum) {
+		return res, problem(KindLowDifficulty, "hash %s reaches difficulty %.6g, below the share difficulty %.6g", res.Hash, res.Achieved, w.ShareDiff)
+	}
+	if job.netTarget.Meets(&sum) {
+		res.Block = true
+		res.BlockAccepted = b.submitBlock(ctx, job, w, &hdr)
+	}
+	reject := func(e *Error) (ShareResult, error) {
+		return res, &ShareError{Problem: e, Block: res.Block, Hash: res.Hash}
+	}
+	if job.PrevHash != b.Tip().Hash {
+		return reject(problem(KindStaleJob, "job %s was built on block %s, no longer the tip", job.ID, job.PrevHash))
+	}
+	if state, ok := b.activeState(w.OrderID); !ok || state != store.StateWorking {
+		return reject(b.notWorking(ctx, w.OrderID))
+	}
+	rec, err := b.store.RecordShare(ctx, &store.Share{
+		HeaderHash: sum, OrderID: w.OrderID, AssignmentID: w.AssignmentID, Worker: w.Worker,
+		JobID: job.ID, Nonce: w.Nonce, Difficulty: w.ShareDiff, At: time.Now(), BlockCandidate: res.Block,
+	})
+	if err != nil {
+		return res, fmt.Errorf("record share: %w", err)
+	}
+	if rec.Duplicate {
+		return reject(problem(KindDuplicateShare, "a share with header hash %s was already submitted", res.Hash))
+	}
+	res.Difficulty, res.OrderState, res.CreditedWork, res.BecamePaid = w.ShareDiff, rec.OrderState, rec.CreditedWork, rec.BecamePaid
+	if rec.BecamePaid {
+		b.onPaid(ctx, w.OrderID)
+	} else {
+		b.watch.notify(w.OrderID)
+	}
+	return res, nil
+}
+
+// notWorking explains why an order takes no shares.
+func (b *Broker) notWorking(ctx context.Context, id string) *Error {
+	o, err := b.store.Order(ctx, id)
+	if err != nil {
+		return problem(KindNotFound, "no order %q", id)
+	}
+	switch o.State {
+	case store.StatePaid, store.StateMined, store.StateConfirmed:
+		return problem(KindOrderComplete, "order %s is %s: it needs no more work, stop mining it", id, o.State)
+	case store.StateExpired:
+		return problem(KindExpired, "order %s expired before enough work arrived", id)
+	default:
+		return problem(KindOrderClosed, "order %s is %s", id, o.State)
+	}
+}
+
+// submitBlock assembles and submits the block of a share that met the network target.
+func (b *Broker) submitBlock(ctx context.Context, job *Job, w Work, hdr *miner.Header) bool {
+	blk, err := job.Block(w.Extranonce1, w.Extranonce2, hdr)
+	if err != nil {
+		b.log.Error("assemble found block", "job", job.ID, "err", err)
+		return false
+	}
+	hash := blk.BlockHash()
+	rec := &store.Block{Hash: hash.String(), Height: job.Height, PrevHash: job.PrevHash.String(), FoundAt: time.Now(), OrderIDs: job.Orders}
+	for _, tx := range blk.Transactions {
+		rec.Txids = append(rec.Txids, tx.TxHash().String())
+	}
+	err = b.backend.SubmitBlock(ctx, blk)
+	rec.Accepted = err == nil
+	if err != nil {
+		rec.Reason = err.Error()
+		b.log.Warn("block rejected", "hash", hash, "height", job.Height, "err", err)
+	} else {
+		b.blocksFound.Add(1)
+		b.log.Info("block found", "hash", hash, "height", job.Height, "orders", len(job.Orders), "worker", w.Worker)
+	}
+	if serr := b.store.AddBlock(context.WithoutCancel(ctx), rec); serr != nil {
+		b.log.Error("record block", "hash", hash, "err", serr)
+	}
+	return err == nil
+}
+
+// AssignmentView is an assignment with what a worker needs to scan it.
+type AssignmentView struct {
+	*store.Assignment
+	ShareTarget   miner.Target
+	NetworkTarget miner.Target
+}
+
+// NextAssignment hands out a new assignment for a working order.
+func (b *Broker) NextAssignment(ctx context.Context, id, token string) (*AssignmentView, error) {
+	o, err := b.Authorize(ctx, id, token)
+	if err != nil {
+		return nil, err
+	}
+	a, err := b.newAssignment(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	return b.assignmentView(a), nil
+}
+
+// AssignmentView renders an assignment for its worker.
+func (b *Broker) AssignmentView(a *store.Assignment) *AssignmentView { return b.assignmentView(a) }
+
+func (b *Broker) assignmentView(a *store.Assignment) *AssignmentView {
+	v := &AssignmentView{Assignment: a, ShareTarget: miner.TargetFromBig(chain.DifficultyTarget(a.ShareDiff))}
+	if j := b.jobs.get(a.JobID); j != nil {
+		v.NetworkTarget = j.netTarget
+	}
+	return v
+}
+
+func (b *Broker) newAssignment(ctx context.Context, o *store.Order) (*store.Assignment, error) {
+	if state, ok := b.activeState(o.ID); !ok || state != store.StateWorking {
+		return nil, b.notWorking(ctx, o.ID)
+	}
+	if err := b.Ready(); err != nil {
+		return nil, err
+	}
+	job := b.jobs.cur()
+	if !job.HasOrder(o.ID) {
+		// The order is newer than the job: build one that carries it.
+		b.mu.Lock()
+		b.dirty = false
+		b.mu.Unlock()
+		if err := b.rebuild(ctx, false); err != nil {
+			return nil, fmt.Errorf("job with the new order: %w", err)
+		}
+		job = b.jobs.cur()
+	}
+	en1, err := b.nextExtranonce1(ctx)
+	if err != nil {
+		return nil, err
+	}
+	en2 := make([]byte, job.Assembly.Extranonce2Size)
+	hdr := job.Header(en1, en2, job.Version, job.NTime, 0)
+	now := time.Now()
+	a := &store.Assignment{
+		ID: randomID("asg_", 16), OrderID: o.ID, JobID: job.ID, Extranonce1: en1, Extranonce2: en2,
+		Header: hdr[:], NonceStart: 0, NonceCount: b.cfg.AssignmentNonces, ShareDiff: b.shareDifficulty(),
+		CreatedAt: now, ExpiresAt: now.Add(b.cfg.AssignmentTTL.D()),
+	}
+	if err := b.store.CreateAssignment(ctx, a); err != nil {
+		return nil, fmt.Errorf("store assignment: %w", err)
+	}
+	b.assignMu.Lock()
+	if len(b.assignments) > 100_000 {
+		clear(b.assignments)
+	}
+	b.assignments[a.ID] = a
+	b.assignMu.Unlock()
+	return a, nil
+}
+
+func (b *Broker) assignment(ctx context.Context, id string) (*store.Assignment, error) {
+	b.assignMu.Lock()
+	a, ok := b.assignments[id]
+	b.assignMu.Unlock()
+	if ok {
+		return a, nil
+	}
+	if len(id) > 64 {
+		return nil, problem(KindAssignmentNotFound, "no assignment %q", id)
+	}
+	a, err := b.store.Assignment(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, problem(KindAssignmentNotFound, "no assignment %q", id)
+	}
+	return a, err
+}
+
+// SharePost is one nonce found in an assignment.
+type SharePost struct {
+	AssignmentID string
+	Nonce        uint32
+}
+
+// ShareOutcome is the answer for one posted share: a result or an error.
+type ShareOutcome struct {
+	Post   SharePost
+	Result ShareResult
+	Err    error
+}
+
+// SubmitShares checks a batch of nonces found in HTTP assignments of one order; it
+// also serves as the poll: the view is the order after the batch.
+func (b *Broker) SubmitShares(ctx context.Context, id, token string, posts []SharePost) ([]ShareOutcome, *View, error) {
+	o, err := b.Authorize(ctx, id, token)
+	if err != nil {
+		return nil, nil, err
+	}
+	out := make([]ShareOutcome, len(posts))
+	for i, p := range posts {
+		out[i].Post = p
+		out[i].Result, out[i].Err = b.submitPost(ctx, o, p)
+	}
+	o, err = b.store.Order(ctx, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	return out, b.View(o), nil
+}
+
+func (b *Broker) submitPost(ctx context.Context, o *store.Order, p SharePost) (ShareResult, error) {
+	a, err := b.assignment(ctx, p.AssignmentID)
+	if err != nil {
+		b.sharesRejected.Add(1)
+		return ShareResult{}, err
+	}
+	if a.OrderID != o.ID {
+		b.sharesRejected.Add(1)
+		return ShareResult{}, problem(KindAssignmentMismatch, "assignment %s belongs to another order, not %s", a.ID, o.ID)
+	}
+	if off := uint64(p.Nonce - a.NonceStart); off >= a.NonceCount {
+		b.sharesRejected.Add(1)
+		return ShareResult{}, problem(KindNonceOutOfRange, "nonce %d is outside the assignment's range [%d, %d)", p.Nonce, a.NonceStart, uint64(a.NonceStart)+a.NonceCount)
+	}
+	if time.Now().After(a.ExpiresAt.Add(30 * time.Second)) {
+		b.sharesRejected.Add(1)
+		return ShareResult{}, problem(KindAssignmentExpired, "assignment %s expired at %s", a.ID, a.ExpiresAt.UTC().Format(time.RFC3339))
+	}
+	return b.SubmitWork(ctx, Work{
+		OrderID: o.ID, JobID: a.JobID, Extranonce1: a.Extranonce1, Extranonce2: a.Extranonce2,
+		NTime: binary.LittleEndian.Uint32(a.Header[68:72]), Nonce: p.Nonce,
+		Version: int32(binary.LittleEndian.Uint32(a.Header[0:4])), ShareDiff: a.ShareDiff,
+		Worker: "api", AssignmentID: a.ID,
+	})
+}
