@@ -47,7 +47,9 @@ func (b *Broker) handleDisconnected(ctx context.Context, hashes []chainhash.Hash
 		}
 		detail := fmt.Sprintf("block %s at height %d left the main chain", o.BlockHash, o.Height)
 		next, err := b.store.Transition(ctx, o.ID, []store.State{store.StateMined, store.StateConfirmed}, store.StatePaid, detail,
-			func(o *store.Order) { o.BlockHash, o.Height, o.MinedAt, o.ConfirmedAt = "", 0, time.Time{}, time.Time{} })
+			func(o *store.Order) {
+				o.BlockHash, o.Height, o.MinedAt, o.ConfirmedAt = "", 0, time.Time{}, time.Time{}
+			})
 		if err != nil {
 			b.log.Error("reorg: move order back", "order", o.ID, "err", err)
 			continue

@@ -31,7 +31,7 @@ type Quote struct {
 	Weight       int64
 	RequiredWork float64
 	// ExpectedHashes is RequiredWork in hashes (one unit = 2^32 hashes).
-	ExpectedHashes float64
+	ExpectedHashes  float64
 	ShareDifficulty float64
 }
 
@@ -434,3 +434,6 @@ func (b *Broker) Status(ctx context.Context) (*Status, error) {
 	}
 	return s, nil
 }
+
+// Blocks lists the blocks the broker found.
+func (b *Broker) Blocks(ctx context.Context) ([]*store.Block, error) { return b.store.Blocks(ctx) }

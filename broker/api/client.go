@@ -1,0 +1,185 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Client talks to a powbroker API. Errors the server reports are *Problem.
+type Client struct {
+	base string
+	http *http.Client
+}
+
+// NewClient returns a client for the API at baseURL (http://host:port).
+func NewClient(baseURL string) (*Client, error) {
+	u, err := url.Parse(strings.TrimRight(baseURL, "/"))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("api URL %q: want http://host:port", baseURL)
+	}
+	return &Client{base: u.String(), http: &http.Client{Timeout: MaxWait + 30*time.Second}}, nil
+}
+
+// maxResponse bounds what the client reads from a response.
+const maxResponse = 8 << 20
+
+func (c *Client) do(ctx context.Context, method, path, token string, hdr map[string]string, in, out any) (*http.Response, error) {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return nil, err
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
+	if err != nil {
+		return nil, err
+	}
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
+	if err != nil {
+		return resp, fmt.Errorf("%s %s: read response: %w", method, path, err)
+	}
+	if resp.StatusCode == http.StatusNotModified {
+		return resp, nil
+	}
+	if resp.StatusCode >= 400 {
+		p := &Problem{}
+		if json.Unmarshal(data, p) != nil || p.Type == "" {
+			return resp, &Problem{Type: "http-error", Status: resp.StatusCode, Detail: strings.TrimSpace(string(data))}
+		}
+		if ra, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil {
+			p.RetryAfter = ra
+		}
+		return resp, p
+	}
+	if out != nil {
+		if err := json.Unmarshal(data, out); err != nil {
+			return resp, fmt.Errorf("%s %s: decode response: %w", method, path, err)
+		}
+	}
+	return resp, nil
+}
+
+// Quote prices a raw transaction (hex).
+func (c *Client) Quote(ctx context.Context, txHex string) (*QuoteResponse, error) {
+	var out QuoteResponse
+	_, err := c.do(ctx, http.MethodPost, "/v1/quotes", "", nil, TxRequest{Tx: txHex}, &out)
+	return &out, err
+}
+
+// CreateOrder submits a raw transaction; idemKey may be empty.
+func (c *Client) CreateOrder(ctx context.Context, txHex, idemKey string) (*CreateResponse, error) {
+	var out CreateResponse
+	var hdr map[string]string
+	if idemKey != "" {
+		hdr = map[string]string{"Idempotency-Key": idemKey}
+	}
+	_, err := c.do(ctx, http.MethodPost, "/v1/orders", "", hdr, TxRequest{Tx: txHex}, &out)
+	return &out, err
+}
+
+// Order reads an order.
+func (c *Client) Order(ctx context.Context, id, token string) (*Order, error) {
+	var out Order
+	_, err := c.do(ctx, http.MethodGet, "/v1/orders/"+url.PathEscape(id), token, nil, nil, &out)
+	return &out, err
+}
+
+// WaitOrder long-polls an order: it returns when the order changes or wait passes.
+func (c *Client) WaitOrder(ctx context.Context, id, token string, wait time.Duration) (*Order, error) {
+	var out Order
+	path := "/v1/orders/" + url.PathEscape(id) + "?wait=" + url.QueryEscape(wait.String())
+	_, err := c.do(ctx, http.MethodGet, path, token, nil, nil, &out)
+	return &out, err
+}
+
+// Cancel cancels an order.
+func (c *Client) Cancel(ctx context.Context, id, token string) (*Order, error) {
+	var out Order
+	_, err := c.do(ctx, http.MethodDelete, "/v1/orders/"+url.PathEscape(id), token, nil, nil, &out)
+	return &out, err
+}
+
+// Events reads an order's history.
+func (c *Client) Events(ctx context.Context, id, token string) ([]Event, error) {
+	var out []Event
+	_, err := c.do(ctx, http.MethodGet, "/v1/orders/"+url.PathEscape(id)+"/events", token, nil, nil, &out)
+	return out, err
+}
+
+// Assignment asks for the next assignment of an order.
+func (c *Client) Assignment(ctx context.Context, id, token string) (*Assignment, error) {
+	var out Assignment
+	_, err := c.do(ctx, http.MethodPost, "/v1/orders/"+url.PathEscape(id)+"/assignments", token, nil, nil, &out)
+	return &out, err
+}
+
+// SubmitShares posts found nonces; it is also the poll. When no share of the batch
+// was accepted, the error is a *Problem whose Results and Order are filled in.
+func (c *Client) SubmitShares(ctx context.Context, id, token string, shares []ShareIn) (*SharesResponse, error) {
+	var out SharesResponse
+	if shares == nil {
+		shares = []ShareIn{}
+	}
+	_, err := c.do(ctx, http.MethodPost, "/v1/orders/"+url.PathEscape(id)+"/shares", token, nil, SharesRequest{Shares: shares}, &out)
+	var p *Problem
+	if errors.As(err, &p) && p.Results != nil {
+		out = SharesResponse{Results: p.Results, Rejected: len(p.Results), Order: p.Order}
+		if p.Order != nil {
+			out.Stop = p.Order.Stop
+		}
+		return &out, err
+	}
+	return &out, err
+}
+
+// Status reads the broker's status.
+func (c *Client) Status(ctx context.Context) (*Status, error) {
+	var out Status
+	_, err := c.do(ctx, http.MethodGet, "/v1/status", "", nil, nil, &out)
+	return &out, err
+}
+
+// Blocks lists the blocks the broker found.
+func (c *Client) Blocks(ctx context.Context) ([]Block, error) {
+	var out []Block
+	_, err := c.do(ctx, http.MethodGet, "/v1/blocks", "", nil, nil, &out)
+	return out, err
+}
+
+// Faucet asks for a signed transaction paying amountSat with feeSat fee.
+func (c *Client) Faucet(ctx context.Context, amountSat, feeSat int64) (*FaucetResponse, error) {
+	var out FaucetResponse
+	_, err := c.do(ctx, http.MethodPost, "/v1/faucet", "", nil, FaucetRequest{AmountSat: amountSat, FeeSat: feeSat}, &out)
+	return &out, err
+}
+
+// Ready asks /readyz.
+func (c *Client) Ready(ctx context.Context) error {
+	_, err := c.do(ctx, http.MethodGet, "/readyz", "", nil, nil, nil)
+	return err
+}

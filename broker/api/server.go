@@ -1,0 +1,521 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/btcsuite/btcd/btcutil"
+	"github.com/proofow/powbroker/broker"
+	"github.com/proofow/powbroker/store"
+)
+
+// Limits on requests.
+const (
+	MaxBodyBytes     = 512 << 10 // orders and quotes: a transaction of MaxTxBytes as hex fits
+	MaxSharesPerPost = 1000
+	MaxWait          = 60 * time.Second
+)
+
+// ServerOptions tune the HTTP server.
+type ServerOptions struct {
+	Logger *slog.Logger
+	// RequestsPerSecond per client IP (a token bucket with a burst of 4x); 0 = 200.
+	RequestsPerSecond float64
+}
+
+// Server serves the API over a broker.
+type Server struct {
+	b       *broker.Broker
+	log     *slog.Logger
+	mux     *http.ServeMux
+	limiter *ipLimiter
+}
+
+// NewServer returns the API handler.
+func NewServer(b *broker.Broker, opt ServerOptions) *Server {
+	log := opt.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	rps := opt.RequestsPerSecond
+	if rps <= 0 {
+		rps = 200
+	}
+	s := &Server{b: b, log: log, mux: http.NewServeMux(), limiter: newIPLimiter(rps, 4*rps)}
+	s.mux.HandleFunc("POST /v1/quotes", s.quote)
+	s.mux.HandleFunc("POST /v1/orders", s.createOrder)
+	s.mux.HandleFunc("GET /v1/orders/{id}", s.getOrder)
+	s.mux.HandleFunc("DELETE /v1/orders/{id}", s.cancelOrder)
+	s.mux.HandleFunc("GET /v1/orders/{id}/events", s.events)
+	s.mux.HandleFunc("POST /v1/orders/{id}/assignments", s.assignment)
+	s.mux.HandleFunc("POST /v1/orders/{id}/shares", s.shares)
+	s.mux.HandleFunc("GET /v1/status", s.status)
+	s.mux.HandleFunc("GET /v1/blocks", s.blocks)
+	s.mux.HandleFunc("POST /v1/faucet", s.faucet)
+	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]bool{"ok": true})
+	})
+	s.mux.HandleFunc("GET /readyz", s.readyz)
+	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeProblem(w, r, newProblem(broker.KindNotFound, "no endpoint %s %s", r.Method, r.URL.Path))
+	})
+	return s
+}
+
+// ServeHTTP applies the limits and recovers from panics.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	defer func() {
+		if v := recover(); v != nil {
+			s.log.Error("panic in handler", "path", r.URL.Path, "panic", v, "stack", string(debug.Stack()))
+			writeProblem(w, r, problemOf(errors.New("panic")))
+		}
+	}()
+	if !s.limiter.allow(clientIP(r)) {
+		p := newProblem(broker.KindSlowDown, "more than the allowed requests per second from %s", clientIP(r))
+		p.RetryAfter = 1
+		writeProblem(w, r, p)
+		return
+	}
+	s.mux.ServeHTTP(w, r)
+}
+
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	p := problemOf(err)
+	if p.Status >= 500 && p.Type == string(broker.KindInternal) {
+		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	writeProblem(w, r, p)
+}
+
+// readBody reads a bounded body; it returns the raw bytes for idempotency hashing.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, newProblem(broker.KindBodyTooLarge, "the request body is larger than %d bytes", limit)
+		}
+		return nil, newProblem(broker.KindInvalidRequest, "reading the request body: %v", err)
+	}
+	return body, nil
+}
+
+// decodeStrict decodes one JSON object, rejecting unknown fields and trailing data.
+func decodeStrict(body []byte, v any) error {
+	if len(bytes.TrimSpace(body)) == 0 {
+		return newProblem(broker.KindInvalidRequest, "the request body is empty; a JSON object is expected")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		if strings.HasPrefix(err.Error(), "json: unknown field ") {
+			return newProblem(broker.KindUnknownField, "%s is not a field of this request", strings.TrimPrefix(err.Error(), "json: unknown field "))
+		}
+		return newProblem(broker.KindInvalidRequest, "the body is not the expected JSON: %v", err)
+	}
+	if dec.More() {
+		return newProblem(broker.KindInvalidRequest, "the body has data after the JSON object")
+	}
+	var extra json.RawMessage
+	if err := dec.Decode(&extra); err != io.EOF {
+		return newProblem(broker.KindInvalidRequest, "the body has data after the JSON object")
+	}
+	return nil
+}
+
+func bearer(r *http.Request) (string, error) {
+	h := r.Header.Get("Authorization")
+	if h == "" {
+		return "", newProblem(broker.KindUnauthorized, "send the order's token as Authorization: Bearer <token>")
+	}
+	const p = "Bearer "
+	if len(h) < len(p) || !strings.EqualFold(h[:len(p)], p) {
+		return "", newProblem(broker.KindUnauthorized, "the Authorization header must be \"Bearer <token>\"")
+	}
+	return strings.TrimSpace(h[len(p):]), nil
+}
+
+func (s *Server) quote(w http.ResponseWriter, r *http.Request) {
+	body, err := readBody(w, r, MaxBodyBytes)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	var req TxRequest
+	if err := decodeStrict(body, &req); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	q, err := s.b.Quote(r.Context(), req.Tx)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	rate := 10e6
+	if v := r.URL.Query().Get("hashrate"); v != "" {
+		f, perr := strconv.ParseFloat(v, 64)
+		if perr != nil || !(f > 0) || f > 1e21 {
+			s.fail(w, r, newProblem(broker.KindInvalidRequest, "hashrate %q must be a positive number of hashes per second", v))
+			return
+		}
+		rate = f
+	}
+	writeJSON(w, http.StatusOK, QuoteResponse{
+		Txid: q.Txid, Fee: q.Fee, VSize: q.VSize, Weight: q.Weight, RequiredWork: q.RequiredWork,
+		ExpectedHashes: q.ExpectedHashes, ShareDifficulty: q.ShareDifficulty, Hashrate: rate,
+		EstimateSeconds: q.ExpectedHashes / rate,
+	})
+}
+
+func (s *Server) createOrder(w http.ResponseWriter, r *http.Request) {
+	body, err := readBody(w, r, MaxBodyBytes)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	var req TxRequest
+	if err := decodeStrict(body, &req); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	c, err := s.b.CreateOrder(r.Context(), req.Tx, r.Header.Get("Idempotency-Key"), body)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	resp := CreateResponse{
+		ID: c.Order.ID, Token: c.Token, State: string(c.Order.State), RequiredWork: c.Order.RequiredWork,
+		Order: orderJSON(s.b.View(c.Order)),
+	}
+	if c.Assignment != nil {
+		resp.Assignment = assignmentJSON(s.b.AssignmentView(c.Assignment))
+	}
+	status := http.StatusCreated
+	if c.Replayed {
+		status = http.StatusOK
+		w.Header().Set("Idempotent-Replayed", "true")
+	}
+	w.Header().Set("Location", "/v1/orders/"+c.Order.ID)
+	writeJSON(w, status, resp)
+}
+
+func (s *Server) getOrder(w http.ResponseWriter, r *http.Request) {
+	token, err := bearer(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	id := r.PathValue("id")
+	var wait time.Duration
+	if v := r.URL.Query().Get("wait"); v != "" {
+		d, perr := time.ParseDuration(v)
+		if perr != nil {
+			n, nerr := strconv.Atoi(v)
+			if nerr != nil {
+				s.fail(w, r, newProblem(broker.KindInvalidRequest, "wait %q must be a duration like 30s", v))
+				return
+			}
+			d = time.Duration(n) * time.Second
+		}
+		if d < 0 || d > MaxWait {
+			s.fail(w, r, newProblem(broker.KindInvalidRequest, "wait %s must be between 0 and %s", d, MaxWait))
+			return
+		}
+		wait = d
+	}
+	etag := r.Header.Get("If-None-Match")
+	var v *broker.View
+	if wait > 0 {
+		v, _, err = s.b.WaitOrder(r.Context(), id, token, etag, wait)
+	} else {
+		v, err = s.b.Order(r.Context(), id, token)
+	}
+	if err != nil {
+		if r.Context().Err() != nil {
+			return
+		}
+		s.fail(w, r, err)
+		return
+	}
+	w.Header().Set("ETag", v.ETag())
+	if etag != "" && etag == v.ETag() {
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	writeJSON(w, http.StatusOK, orderJSON(v))
+}
+
+func (s *Server) cancelOrder(w http.ResponseWriter, r *http.Request) {
+	token, err := bearer(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	v, err := s.b.Cancel(r.Context(), r.PathValue("id"), token)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, orderJSON(v))
+}
+
+func (s *Server) events(w http.ResponseWriter, r *http.Request) {
+	token, err := bearer(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	evs, err := s.b.Events(r.Context(), r.PathValue("id"), token)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	out := make([]Event, 0, len(evs))
+	for _, e := range evs {
+		out = append(out, Event{At: e.At.UTC(), From: string(e.From), To: string(e.To), Detail: e.Detail})
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) assignment(w http.ResponseWriter, r *http.Request) {
+	token, err := bearer(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if _, err := readBody(w, r, 1024); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	a, err := s.b.NextAssignment(r.Context(), r.PathValue("id"), token)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, assignmentJSON(a))
+}
+
+func (s *Server) shares(w http.ResponseWriter, r *http.Request) {
+	token, err := bearer(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	body, err := readBody(w, r, 128<<10)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	var req SharesRequest
+	if err := decodeStrict(body, &req); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if len(req.Shares) > MaxSharesPerPost {
+		s.fail(w, r, newProblem(broker.KindInvalidRequest, "%d shares in one request; at most %d", len(req.Shares), MaxSharesPerPost))
+		return
+	}
+	posts := make([]broker.SharePost, len(req.Shares))
+	for i, sh := range req.Shares {
+		posts[i] = broker.SharePost{AssignmentID: sh.AssignmentID, Nonce: sh.Nonce}
+	}
+	outs, view, err := s.b.SubmitShares(r.Context(), r.PathValue("id"), token, posts)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	resp := SharesResponse{Results: make([]ShareOut, len(outs)), Order: orderJSON(view), Stop: view.Stop()}
+	for i, o := range outs {
+		so := ShareOut{AssignmentID: o.Post.AssignmentID, Nonce: o.Post.Nonce}
+		var se *broker.ShareError
+		if errors.As(o.Err, &se) {
+			so.Block = se.Block
+			so.Hash = displayHash(se.Hash)
+		}
+		if o.Err != nil {
+			so.Problem = problemOf(o.Err)
+			resp.Rejected++
+		} else {
+			so.Accepted, so.Block, so.Hash, so.Difficulty = true, o.Result.Block, displayHash(o.Result.Hash), o.Result.Difficulty
+			resp.Accepted++
+		}
+		resp.Results[i] = so
+	}
+	if resp.Accepted == 0 && resp.Rejected > 0 {
+		// Nothing accepted: the request failed; say why with the first share's problem.
+		p := *resp.Results[0].Problem
+		p.Results, p.Order = resp.Results, resp.Order
+		writeProblem(w, r, &p)
+		return
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+func (s *Server) status(w http.ResponseWriter, r *http.Request) {
+	st, err := s.b.Status(r.Context())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	out := Status{
+		Network: st.Network, Ready: st.Ready, NotReadyReason: st.NotReadyReason,
+		TipHash: st.Tip.Hash.String(), TipHeight: st.Tip.Height, NetworkDifficulty: st.NetworkDifficulty,
+		ShareDifficulty: st.ShareDifficulty, JobID: st.JobID, JobOrders: st.JobOrders,
+		Orders: make(map[string]int), SharesAccepted: st.SharesAccepted, SharesRejected: st.SharesRejected,
+		BlocksFound: st.BlocksFound, Hashrate: st.Hashrate, UptimeSeconds: st.Uptime.Seconds(),
+	}
+	for k, v := range st.Orders {
+		out.Orders[string(k)] = v
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) blocks(w http.ResponseWriter, r *http.Request) {
+	bs, err := s.b.Blocks(r.Context())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	out := make([]Block, 0, len(bs))
+	for _, b := range bs {
+		out = append(out, blockJSON(b))
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func blockJSON(b *store.Block) Block {
+	return Block{Hash: b.Hash, Height: b.Height, PrevHash: b.PrevHash, Txids: b.Txids, Orders: b.OrderIDs,
+		Accepted: b.Accepted, Reason: b.Reason, FoundAt: b.FoundAt.UTC()}
+}
+
+func (s *Server) faucet(w http.ResponseWriter, r *http.Request) {
+	body, err := readBody(w, r, 4096)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	var req FaucetRequest
+	if err := decodeStrict(body, &req); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if req.AmountSat == 0 {
+		req.AmountSat = btcutil.SatoshiPerBitcoin / 10
+	}
+	tx, err := s.b.Faucet(r.Context(), req.AmountSat, req.FeeSat)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	var buf bytes.Buffer
+	if err := tx.Serialize(&buf); err != nil {
+		s.fail(w, r, fmt.Errorf("serialize faucet tx: %w", err))
+		return
+	}
+	writeJSON(w, http.StatusOK, FaucetResponse{Tx: hex.EncodeToString(buf.Bytes()), Txid: tx.TxHash().String(),
+		AmountSat: req.AmountSat, FeeSat: req.FeeSat})
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	if err := s.b.Ready(); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]bool{"ready": true})
+}
+
+// ipLimiter is a token bucket per client IP.
+type ipLimiter struct {
+	mu      sync.Mutex
+	rate    float64
+	burst   float64
+	buckets map[string]*bucket
+}
+
+type bucket struct {
+	tokens float64
+	last   time.Time
+}
+
+func newIPLimiter(rate, burst float64) *ipLimiter {
+	return &ipLimiter{rate: rate, burst: burst, buckets: make(map[string]*bucket)}
+}
+
+func (l *ipLimiter) allow(ip string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := time.Now()
+	b, ok := l.buckets[ip]
+	if !ok {
+		if len(l.buckets) > 100_000 {
+			clear(l.buckets)
+		}
+		b = &bucket{tokens: l.burst, last: now}
+		l.buckets[ip] = b
+	}
+	b.tokens = min(l.burst, b.tokens+now.Sub(b.last).Seconds()*l.rate)
+	b.last = now
+	if b.tokens < 1 {
+		return false
+	}
+	b.tokens--
+	return true
+}
+
+// Serve runs the API on ln until ctx ends, then shuts down gracefully.
+func Serve(ctx context.Context, ln net.Listener, h http.Handler, log *slog.Logger) error {
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      MaxWait + 15*time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    32 << 10,
+		BaseContext:       func(net.Listener) context.Context { return ctx },
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	shut, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shut); err != nil {
+		_ = srv.Close()
+	}
+	<-errc
+	if log != nil {
+		log.Info("http server stopped")
+	}
+	return nil
+}

@@ -1,0 +1,216 @@
+package api
+
+import (
+	"encoding/hex"
+	"time"
+
+	"github.com/btcsuite/btcd/chaincfg/chainhash"
+	"github.com/proofow/powbroker/broker"
+	"github.com/proofow/powbroker/miner"
+	"github.com/proofow/powbroker/store"
+)
+
+// Order is an order as the API shows it.
+type Order struct {
+	ID            string     `json:"id"`
+	State         string     `json:"state"`
+	Txid          string     `json:"txid"`
+	Fee           int64      `json:"fee"`
+	VSize         int64      `json:"vsize"`
+	RequiredWork  float64    `json:"required_work"`
+	CreditedWork  float64    `json:"credited_work"`
+	Progress      float64    `json:"progress"`
+	Shares        int64      `json:"shares"`
+	CreatedAt     time.Time  `json:"created_at"`
+	ExpiresAt     time.Time  `json:"expires_at"`
+	PaidAt        *time.Time `json:"paid_at"`
+	MinedAt       *time.Time `json:"mined_at"`
+	ConfirmedAt   *time.Time `json:"confirmed_at"`
+	BlockHash     string     `json:"block_hash,omitempty"`
+	Height        int32      `json:"height,omitempty"`
+	Confirmations int32      `json:"confirmations"`
+	Reason        string     `json:"reason,omitempty"`
+	// Stop tells workers that the order needs no more work.
+	Stop bool `json:"stop"`
+}
+
+// Final tells whether the order reached a state it cannot leave.
+func (o *Order) Final() bool { return store.State(o.State).Final() }
+
+func timePtr(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	u := t.UTC()
+	return &u
+}
+
+func orderJSON(v *broker.View) *Order {
+	return &Order{
+		ID: v.ID, State: string(v.State), Txid: v.Txid, Fee: v.Fee, VSize: v.VSize,
+		RequiredWork: v.RequiredWork, CreditedWork: v.CreditedWork, Progress: v.Progress, Shares: v.Shares,
+		CreatedAt: v.CreatedAt.UTC(), ExpiresAt: v.ExpiresAt.UTC(), PaidAt: timePtr(v.PaidAt),
+		MinedAt: timePtr(v.MinedAt), ConfirmedAt: timePtr(v.ConfirmedAt), BlockHash: v.BlockHash,
+		Height: v.Height, Confirmations: v.Confirmations, Reason: v.Reason, Stop: v.Stop(),
+	}
+}
+
+// Assignment is a unit of HTTP work: scan nonces [NonceStart, NonceStart+NonceCount)
+// of Header and post every nonce whose double-SHA256 meets ShareTarget.
+type Assignment struct {
+	ID              string    `json:"id"`
+	OrderID         string    `json:"order_id"`
+	JobID           string    `json:"job_id"`
+	Header          string    `json:"header"` // 80 bytes hex, nonce zero
+	NonceStart      uint32    `json:"nonce_start"`
+	NonceCount      uint64    `json:"nonce_count"`
+	ShareTarget     string    `json:"share_target"` // 64 hex, display order
+	ShareDifficulty float64   `json:"share_difficulty"`
+	NetworkTarget   string    `json:"network_target"`
+	ExpiresAt       time.Time `json:"expires_at"`
+}
+
+// displayTarget renders a target like getblocktemplate's "target": big-endian hex.
+func displayTarget(t miner.Target) string {
+	b := make([]byte, 32)
+	for i := range 32 {
+		b[i] = t[31-i]
+	}
+	return hex.EncodeToString(b)
+}
+
+// ParseDisplayTarget reads a 64-hex-digit big-endian target.
+func ParseDisplayTarget(s string) (miner.Target, error) {
+	var t miner.Target
+	b, err := hex.DecodeString(s)
+	if err != nil || len(b) != 32 {
+		return t, &Problem{Type: "invalid-target", Detail: "target must be 64 hex digits"}
+	}
+	for i := range 32 {
+		t[i] = b[31-i]
+	}
+	return t, nil
+}
+
+func assignmentJSON(v *broker.AssignmentView) *Assignment {
+	return &Assignment{
+		ID: v.ID, OrderID: v.OrderID, JobID: v.JobID, Header: hex.EncodeToString(v.Header),
+		NonceStart: v.NonceStart, NonceCount: v.NonceCount, ShareTarget: displayTarget(v.ShareTarget),
+		ShareDifficulty: v.ShareDiff, NetworkTarget: displayTarget(v.NetworkTarget), ExpiresAt: v.ExpiresAt.UTC(),
+	}
+}
+
+// TxRequest is the body of quotes and orders.
+type TxRequest struct {
+	Tx string `json:"tx"`
+}
+
+// QuoteResponse is the price of a transaction.
+type QuoteResponse struct {
+	Txid            string  `json:"txid"`
+	Fee             int64   `json:"fee"`
+	VSize           int64   `json:"vsize"`
+	Weight          int64   `json:"weight"`
+	RequiredWork    float64 `json:"required_work"`
+	ExpectedHashes  float64 `json:"expected_hashes"`
+	ShareDifficulty float64 `json:"share_difficulty"`
+	// EstimateSeconds at Hashrate hashes per second.
+	Hashrate        float64 `json:"hashrate"`
+	EstimateSeconds float64 `json:"estimate_seconds"`
+}
+
+// CreateResponse answers an order creation. The token is shown here only.
+type CreateResponse struct {
+	ID           string      `json:"id"`
+	Token        string      `json:"token"`
+	State        string      `json:"state"`
+	RequiredWork float64     `json:"required_work"`
+	Order        *Order      `json:"order"`
+	Assignment   *Assignment `json:"assignment,omitempty"`
+}
+
+// ShareIn is one found nonce.
+type ShareIn struct {
+	AssignmentID string `json:"assignment_id"`
+	Nonce        uint32 `json:"nonce"`
+}
+
+// SharesRequest is a batch of found nonces (at most MaxSharesPerPost).
+type SharesRequest struct {
+	Shares []ShareIn `json:"shares"`
+}
+
+// ShareOut is the answer for one share.
+type ShareOut struct {
+	AssignmentID string   `json:"assignment_id"`
+	Nonce        uint32   `json:"nonce"`
+	Accepted     bool     `json:"accepted"`
+	Hash         string   `json:"hash,omitempty"` // display order
+	Difficulty   float64  `json:"difficulty,omitempty"`
+	Block        bool     `json:"block"`
+	Problem      *Problem `json:"problem"`
+}
+
+// SharesResponse answers a batch: one result per share, and the order as it is now.
+type SharesResponse struct {
+	Results  []ShareOut `json:"results"`
+	Accepted int        `json:"accepted"`
+	Rejected int        `json:"rejected"`
+	Order    *Order     `json:"order"`
+	Stop     bool       `json:"stop"`
+}
+
+// FaucetRequest asks for test coins.
+type FaucetRequest struct {
+	AmountSat int64 `json:"amount_sat"`
+	FeeSat    int64 `json:"fee_sat"`
+}
+
+// FaucetResponse is a signed, unsubmitted transaction.
+type FaucetResponse struct {
+	Tx        string `json:"tx"`
+	Txid      string `json:"txid"`
+	AmountSat int64  `json:"amount_sat"`
+	FeeSat    int64  `json:"fee_sat"`
+}
+
+// Status is the broker's state for operators.
+type Status struct {
+	Network           string         `json:"network"`
+	Ready             bool           `json:"ready"`
+	NotReadyReason    string         `json:"not_ready_reason,omitempty"`
+	TipHash           string         `json:"tip_hash"`
+	TipHeight         int32          `json:"tip_height"`
+	NetworkDifficulty float64        `json:"network_difficulty"`
+	ShareDifficulty   float64        `json:"share_difficulty"`
+	JobID             string         `json:"job_id"`
+	JobOrders         int            `json:"job_orders"`
+	Orders            map[string]int `json:"orders"`
+	SharesAccepted    int64          `json:"shares_accepted"`
+	SharesRejected    int64          `json:"shares_rejected"`
+	BlocksFound       int64          `json:"blocks_found"`
+	Hashrate          float64        `json:"hashrate"`
+	UptimeSeconds     float64        `json:"uptime_seconds"`
+}
+
+// Block is a block the broker found.
+type Block struct {
+	Hash     string    `json:"hash"`
+	Height   int32     `json:"height"`
+	PrevHash string    `json:"prev_hash"`
+	Txids    []string  `json:"txids"`
+	Orders   []string  `json:"orders"`
+	Accepted bool      `json:"accepted"`
+	Reason   string    `json:"reason,omitempty"`
+	FoundAt  time.Time `json:"found_at"`
+}
+
+// Event is one step of an order's history.
+type Event struct {
+	At     time.Time `json:"at"`
+	From   string    `json:"from"`
+	To     string    `json:"to"`
+	Detail string    `json:"detail"`
+}
+
+func displayHash(h chainhash.Hash) string { return h.String() }
