@@ -1,0 +1,428 @@
+package btcdtest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/btcsuite/btcd/chaincfg/chainhash"
+)
+
+// EnvBinary names the environment variable holding the path of a built btcd.
+const EnvBinary = "BTCDTEST_BIN"
+
+// Main builds btcd once, runs the tests with EnvBinary pointing to it, and removes it.
+// Call it from TestMain: os.Exit(btcdtest.Main(m)).
+func Main(m *testing.M) int {
+	if os.Getenv(EnvBinary) != "" {
+		return m.Run()
+	}
+	dir, err := os.MkdirTemp("", "btcdtest-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "btcdtest:", err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	bin, err := Build(context.Background(), dir)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "btcdtest:", err)
+		return 1
+	}
+	os.Setenv(EnvBinary, bin)
+	defer os.Unsetenv(EnvBinary)
+	return m.Run()
+}
+
+// Build compiles github.com/btcsuite/btcd (the version pinned in go.mod) into dir.
+func Build(ctx context.Context, dir string) (string, error) {
+	bin := filepath.Join(dir, "btcd")
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "github.com/btcsuite/btcd")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("go build btcd: %w\n%s", err, out)
+	}
+	return bin, nil
+}
+
+// Binary returns the btcd to run: EnvBinary if set, else one built into tb's
+// temporary directory.
+func Binary(tb testing.TB) string {
+	tb.Helper()
+	if bin := os.Getenv(EnvBinary); bin != "" {
+		return bin
+	}
+	bin, err := Build(context.Background(), tb.TempDir())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return bin
+}
+
+// Options configure a node.
+type Options struct {
+	// MiningAddr receives the coinbase of generated blocks (regtest address).
+	MiningAddr string
+	// Args are appended to the command line.
+	Args []string
+}
+
+// Node is a running btcd.
+type Node struct {
+	tb       testing.TB
+	bin      string
+	args     []string
+	dir      string
+	home     string
+	logFile  string
+	RPCAddr  string // host:port of the RPC server
+	P2PAddr  string // host:port of the peer-to-peer listener
+	User     string
+	Pass     string
+	cmd      *exec.Cmd
+	done     chan struct{}
+	starts   int
+	http     *http.Client
+	id       atomic.Uint64
+	stopped  bool
+	launched time.Time
+}
+
+// URL is the RPC endpoint, http://host:port.
+func (n *Node) URL() string { return "http://" + n.RPCAddr }
+
+// PID is the process id of the running btcd.
+func (n *Node) PID() int { return n.cmd.Process.Pid }
+
+func freePort(tb testing.TB) string {
+	tb.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// Start runs a btcd on regtest with --txindex on free loopback ports and waits until
+// its RPC server answers. The node is stopped when tb ends.
+func Start(tb testing.TB, opts Options) *Node {
+	tb.Helper()
+	bin := Binary(tb)
+	dir := tb.TempDir()
+	n := &Node{
+		tb: tb, bin: bin, dir: dir,
+		home: filepath.Join(dir, "home"),
+		User: "u", Pass: "p",
+		http: &http.Client{Timeout: 15 * time.Second},
+	}
+	if err := os.MkdirAll(n.home, 0o700); err != nil {
+		tb.Fatal(err)
+	}
+	conf := filepath.Join(dir, "btcd.conf")
+	if err := os.WriteFile(conf, nil, 0o600); err != nil {
+		tb.Fatal(err)
+	}
+	var lastErr error
+	for attempt := 0; attempt < 3; attempt++ {
+		n.RPCAddr = freePort(tb)
+		n.P2PAddr = freePort(tb)
+		n.args = []string{
+			"-C", conf, "--regtest", "--notls",
+			"--rpcuser", n.User, "--rpcpass", n.Pass,
+			"--rpclisten", n.RPCAddr, "--listen", n.P2PAddr,
+			"--datadir", filepath.Join(dir, "data"), "--logdir", filepath.Join(dir, "logs"),
+			"--nodnsseed", "--txindex", "--debuglevel", "info",
+		}
+		if opts.MiningAddr != "" {
+			n.args = append(n.args, "--miningaddr", opts.MiningAddr)
+		}
+		n.args = append(n.args, opts.Args...)
+		if lastErr = n.launch(); lastErr == nil {
+			tb.Cleanup(func() { n.Stop() })
+			return n
+		}
+	}
+	tb.Fatalf("btcdtest: start btcd: %v\n%s", lastErr, n.logTail())
+	return nil
+}
+
+func (n *Node) launch() error {
+	n.starts++
+	n.logFile = filepath.Join(n.dir, fmt.Sprintf("stdout-%d.log", n.starts))
+	out, err := os.Create(n.logFile)
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(n.bin, n.args...)
+	cmd.Env = append(os.Environ(), "HOME="+n.home)
+	cmd.Stdout = out
+	cmd.Stderr = out
+	cmd.Dir = n.dir
+	if err := cmd.Start(); err != nil {
+		out.Close()
+		return err
+	}
+	done := make(chan struct{})
+	go func() {
+		_ = cmd.Wait()
+		out.Close()
+		close(done)
+	}()
+	n.cmd, n.done, n.stopped, n.launched = cmd, done, false, time.Now()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case <-done:
+			return errors.New("btcd exited during start")
+		default:
+		}
+		if _, err := n.RPC("getblockcount"); err == nil {
+			return nil
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	n.kill()
+	return errors.New("btcd RPC did not answer within 20 s")
+}
+
+func (n *Node) logTail() string {
+	b, _ := os.ReadFile(n.logFile)
+	if len(b) > 4000 {
+		b = b[len(b)-4000:]
+	}
+	return string(b)
+}
+
+func (n *Node) kill() {
+	if n.cmd == nil || n.stopped {
+		return
+	}
+	_ = n.cmd.Process.Signal(syscall.SIGKILL)
+	<-n.done
+	n.stopped = true
+}
+
+// Stop ends btcd: SIGCONT (in case it is paused), SIGTERM, and SIGKILL after 10 s.
+func (n *Node) Stop() {
+	if n.cmd == nil || n.stopped {
+		return
+	}
+	_ = n.cmd.Process.Signal(syscall.SIGCONT)
+	_ = n.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-n.done:
+	case <-time.After(10 * time.Second):
+		n.tb.Logf("btcdtest: btcd did not stop on SIGTERM within 10 s; killing it")
+		_ = n.cmd.Process.Signal(syscall.SIGKILL)
+		<-n.done
+	}
+	n.stopped = true
+	n.http.CloseIdleConnections()
+}
+
+// Kill ends btcd with SIGKILL.
+func (n *Node) Kill() {
+	n.kill()
+	n.http.CloseIdleConnections()
+}
+
+// Restart kills btcd and starts it again with the same ports and directory. btcd
+// wipes its regtest chain on start, so the node is back at the genesis block.
+func (n *Node) Restart() {
+	n.tb.Helper()
+	n.Kill()
+	var err error
+	for attempt := 0; attempt < 20; attempt++ {
+		if err = n.launch(); err == nil {
+			return
+		}
+		time.Sleep(100 * time.Millisecond) // ports may linger briefly
+	}
+	n.tb.Fatalf("btcdtest: restart btcd: %v\n%s", err, n.logTail())
+}
+
+// Pause stops the process with SIGSTOP: its sockets accept connections but nothing answers.
+func (n *Node) Pause() {
+	n.tb.Helper()
+	if err := n.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		n.tb.Fatal(err)
+	}
+}
+
+// Resume continues a paused process with SIGCONT.
+func (n *Node) Resume() {
+	n.tb.Helper()
+	if err := n.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		n.tb.Fatal(err)
+	}
+}
+
+// RPCError is an error answer of btcd.
+type RPCError struct {
+	Code    int    `json:"code"`
+	Message string `json:"message"`
+}
+
+func (e *RPCError) Error() string { return fmt.Sprintf("rpc error %d: %s", e.Code, e.Message) }
+
+// RPC calls method and returns its raw result; an error answer is an *RPCError.
+func (n *Node) RPC(method string, params ...any) (json.RawMessage, error) {
+	if params == nil {
+		params = []any{}
+	}
+	body, err := json.Marshal(map[string]any{"jsonrpc": "1.0", "id": n.id.Add(1), "method": method, "params": params})
+	if err != nil {
+		return nil, err
+	}
+	req, err := http.NewRequest(http.MethodPost, n.URL(), bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.SetBasicAuth(n.User, n.Pass)
+	resp, err := n.http.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return nil, err
+	}
+	var r struct {
+		Result json.RawMessage `json:"result"`
+		Error  *RPCError       `json:"error"`
+	}
+	if err := json.Unmarshal(data, &r); err != nil {
+		return nil, fmt.Errorf("%s: HTTP %d: %w: %.200s", method, resp.StatusCode, err, data)
+	}
+	if r.Error != nil {
+		return nil, r.Error
+	}
+	return r.Result, nil
+}
+
+// Call is RPC that fails the test on an error and decodes the result into out (if not nil).
+func (n *Node) Call(out any, method string, params ...any) {
+	n.tb.Helper()
+	raw, err := n.RPC(method, params...)
+	if err != nil {
+		n.tb.Fatalf("btcdtest: %s: %v", method, err)
+	}
+	if out != nil {
+		if err := json.Unmarshal(raw, out); err != nil {
+			n.tb.Fatalf("btcdtest: %s: decode %s: %v", method, raw, err)
+		}
+	}
+}
+
+// Generate mines count blocks to the mining address and returns their hashes.
+func (n *Node) Generate(count int) []chainhash.Hash {
+	n.tb.Helper()
+	var ids []string
+	n.Call(&ids, "generate", count)
+	hashes := make([]chainhash.Hash, len(ids))
+	for i, s := range ids {
+		h, err := chainhash.NewHashFromStr(s)
+		if err != nil {
+			n.tb.Fatal(err)
+		}
+		hashes[i] = *h
+	}
+	return hashes
+}
+
+// BestHash is the node's tip.
+func (n *Node) BestHash() chainhash.Hash {
+	n.tb.Helper()
+	var s string
+	n.Call(&s, "getbestblockhash")
+	h, err := chainhash.NewHashFromStr(s)
+	if err != nil {
+		n.tb.Fatal(err)
+	}
+	return *h
+}
+
+// Height is the node's block count.
+func (n *Node) Height() int32 {
+	n.tb.Helper()
+	var h int32
+	n.Call(&h, "getblockcount")
+	return h
+}
+
+// Connect makes n connect to other (a temporary outbound peer) and waits until the
+// connection is up.
+func (n *Node) Connect(other *Node) {
+	n.tb.Helper()
+	n.Call(nil, "node", "connect", other.P2PAddr, "temp")
+	n.waitPeers(other.P2PAddr, true)
+}
+
+// Disconnect drops n's connection to other (made by Connect).
+func (n *Node) Disconnect(other *Node) {
+	n.tb.Helper()
+	n.Call(nil, "node", "disconnect", other.P2PAddr)
+	n.waitPeers(other.P2PAddr, false)
+}
+
+func (n *Node) waitPeers(addr string, want bool) {
+	n.tb.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		var peers []struct {
+			Addr string `json:"addr"`
+		}
+		n.Call(&peers, "getpeerinfo")
+		has := false
+		for _, p := range peers {
+			if p.Addr == addr {
+				has = true
+			}
+		}
+		if has == want {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	n.tb.Fatalf("btcdtest: peer %s connected=%v not reached within 10 s", addr, want)
+}
+
+// WaitTip waits until every node has the same best block as n and returns it.
+func (n *Node) WaitTip(others ...*Node) chainhash.Hash {
+	n.tb.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		want := n.BestHash()
+		same := true
+		for _, o := range others {
+			if o.BestHash() != want {
+				same = false
+			}
+		}
+		if same {
+			return want
+		}
+		if time.Now().After(deadline) {
+			n.tb.Fatalf("btcdtest: nodes did not agree on the tip within 15 s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Args returns the command line of the node (for logs).
+func (n *Node) Args() string { return strings.Join(n.args, " ") + " (start " + strconv.Itoa(n.starts) + ")" }

@@ -1,0 +1,55 @@
+package btcdtest
+
+import (
+	"crypto/sha256"
+	"fmt"
+
+	"github.com/btcsuite/btcd/btcec/v2"
+	"github.com/btcsuite/btcd/btcutil"
+	"github.com/btcsuite/btcd/chaincfg"
+	"github.com/btcsuite/btcd/txscript"
+	"github.com/btcsuite/btcd/wire"
+)
+
+// Key is a test key with its P2WPKH address on regtest.
+type Key struct {
+	Priv     *btcec.PrivateKey
+	Addr     btcutil.Address
+	PkScript []byte
+}
+
+// NewKey derives a deterministic key from seed.
+func NewKey(seed string) (*Key, error) {
+	sum := sha256.Sum256([]byte("btcdtest key " + seed))
+	priv, pub := btcec.PrivKeyFromBytes(sum[:])
+	addr, err := btcutil.NewAddressWitnessPubKeyHash(btcutil.Hash160(pub.SerializeCompressed()), &chaincfg.RegressionNetParams)
+	if err != nil {
+		return nil, fmt.Errorf("btcdtest: address: %w", err)
+	}
+	script, err := txscript.PayToAddrScript(addr)
+	if err != nil {
+		return nil, fmt.Errorf("btcdtest: script: %w", err)
+	}
+	return &Key{Priv: priv, Addr: addr, PkScript: script}, nil
+}
+
+// Sign sets the witness of every input of tx, each spending an output of k worth the
+// matching entry of values.
+func (k *Key) Sign(tx *wire.MsgTx, values []int64) error {
+	if len(values) != len(tx.TxIn) {
+		return fmt.Errorf("btcdtest: %d values for %d inputs", len(values), len(tx.TxIn))
+	}
+	fetcher := txscript.NewMultiPrevOutFetcher(nil)
+	for i, in := range tx.TxIn {
+		fetcher.AddPrevOut(in.PreviousOutPoint, wire.NewTxOut(values[i], k.PkScript))
+	}
+	hashes := txscript.NewTxSigHashes(tx, fetcher)
+	for i := range tx.TxIn {
+		w, err := txscript.WitnessSignature(tx, hashes, i, values[i], k.PkScript, txscript.SigHashAll, k.Priv, true)
+		if err != nil {
+			return fmt.Errorf("btcdtest: sign input %d: %w", i, err)
+		}
+		tx.TxIn[i].Witness = w
+	}
+	return nil
+}

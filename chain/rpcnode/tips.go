@@ -1,0 +1,190 @@
+package rpcnode
+
+import (
+	"context"
+	"time"
+
+	"github.com/btcsuite/btcd/chaincfg/chainhash"
+	"github.com/proofow/powbroker/chain"
+)
+
+// Tip tracking limits.
+const (
+	// viewWindow is how many recent main-chain blocks the poller remembers to find
+	// the fork point of a reorg without asking the node about the old branch (which
+	// may be gone: btcd wipes its regtest chain on restart).
+	viewWindow = 2016
+	// maxWalk bounds how far back the poller walks the new branch in one event.
+	maxWalk = 10000
+)
+
+// chainView is the poller's picture of the main chain: hashes by height for the
+// most recent blocks.
+type chainView struct {
+	tip    chain.Tip
+	low    int32
+	byHigh map[int32]chainhash.Hash
+}
+
+// Tips polls getbestblockhash every PollInterval and delivers one event per change of
+// the best chain until ctx ends, then closes the channel. The first event reports the
+// tip found by the first successful poll (Connected holds just that block), so a
+// consumer learns the starting point from the channel itself. On a change the new
+// branch is walked back to the fork point with the previous view: Disconnected lists
+// the blocks that left the main chain (newest first), Connected those that joined it
+// (oldest first, at most maxWalk). A chain that went back to a lower height, such as
+// a restarted btcd regtest node back at genesis, is a reorg like any other. While the
+// node does not answer, polling continues quietly (one log line when it goes away,
+// one when it is back) and no event is sent.
+func (n *Node) Tips(ctx context.Context) <-chan chain.TipEvent {
+	ch := make(chan chain.TipEvent, 8)
+	go n.pollTips(ctx, ch)
+	return ch
+}
+
+func (n *Node) pollTips(ctx context.Context, ch chan<- chain.TipEvent) {
+	defer close(ch)
+	ticker := time.NewTicker(n.cfg.PollInterval)
+	defer ticker.Stop()
+	var view *chainView
+	down := false
+	for {
+		ev, changed, err := n.pollOnce(ctx, &view)
+		switch {
+		case err != nil && ctx.Err() != nil:
+			return
+		case err != nil:
+			if !down {
+				n.log.Warn("node unavailable; tip polling continues", "err", err)
+				down = true
+			}
+		default:
+			if down {
+				n.log.Info("node reachable again", "tip", view.tip.Hash, "height", view.tip.Height)
+				down = false
+			}
+			if changed {
+				if ev.Reorg() {
+					n.log.Info("reorg", "tip", ev.Tip.Hash, "height", ev.Tip.Height, "disconnected", len(ev.Disconnected), "connected", len(ev.Connected))
+				}
+				select {
+				case ch <- ev:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}
+		select {
+		case <-ticker.C:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// pollOnce checks the best block and, when it changed, computes the event and
+// updates *view.
+func (n *Node) pollOnce(ctx context.Context, view **chainView) (chain.TipEvent, bool, error) {
+	var best string
+	if err := n.rpc.call(ctx, "getbestblockhash", &best); err != nil {
+		return chain.TipEvent{}, false, asUnavailable(err)
+	}
+	if *view != nil && (*view).tip.Hash.String() == best {
+		return chain.TipEvent{}, false, nil
+	}
+	tip, err := n.Tip(ctx) // one getblockchaininfo: hash, height and median time together
+	if err != nil {
+		return chain.TipEvent{}, false, err
+	}
+	if *view == nil {
+		*view = &chainView{tip: tip, low: tip.Height, byHigh: map[int32]chainhash.Hash{tip.Height: tip.Hash}}
+		return chain.TipEvent{Tip: tip, Connected: []chainhash.Hash{tip.Hash}}, true, nil
+	}
+	v := *view
+	if tip.Hash == v.tip.Hash {
+		return chain.TipEvent{}, false, nil
+	}
+	// Walk the new branch back until it meets the view.
+	var connected []chainhash.Hash // newest first while walking
+	cur, h := tip.Hash, tip.Height
+	fork := int32(-1)
+	found := false
+	for steps := 0; h >= 0 && steps < maxWalk; steps++ {
+		if old, ok := v.byHigh[h]; ok && old == cur {
+			fork, found = h, true
+			break
+		}
+		if h < v.low {
+			break // below what we remember: the fork is unknown
+		}
+		connected = append(connected, cur)
+		if h == 0 {
+			break
+		}
+		hdr, err := n.rawHeader(ctx, cur)
+		if err != nil {
+			return chain.TipEvent{}, false, asUnavailable(err)
+		}
+		cur, h = hdr.PrevBlock, h-1
+	}
+	if !found {
+		// The walk did not meet the view: find which remembered blocks are still in
+		// the main chain by height.
+		for hh := v.tip.Height; hh >= v.low; hh-- {
+			var at string
+			if err := n.rpc.call(ctx, "getblockhash", &at, hh); err != nil {
+				if _, ok := rpcCode(err); ok {
+					continue // above the new tip
+				}
+				return chain.TipEvent{}, false, asUnavailable(err)
+			}
+			if at == v.byHigh[hh].String() {
+				fork = hh
+				break
+			}
+		}
+	}
+	ev := chain.TipEvent{Tip: tip}
+	for hh := v.tip.Height; hh > fork && hh >= v.low; hh-- {
+		ev.Disconnected = append(ev.Disconnected, v.byHigh[hh])
+		delete(v.byHigh, hh)
+	}
+	for i := len(connected) - 1; i >= 0; i-- {
+		ev.Connected = append(ev.Connected, connected[i])
+		v.byHigh[tip.Height-int32(i)] = connected[i]
+	}
+	if !found {
+		// Remembered blocks below the fork stay; nothing links them to the new
+		// blocks if the walk was cut short, so start the view afresh at the walk.
+		if len(connected) > 0 && tip.Height-int32(len(connected))+1 > fork+1 {
+			for hh := range v.byHigh {
+				if hh <= fork || hh < tip.Height-int32(len(connected))+1 {
+					delete(v.byHigh, hh)
+				}
+			}
+		}
+	}
+	v.tip = tip
+	v.byHigh[tip.Height] = tip.Hash
+	v.low = tip.Height
+	for hh := range v.byHigh {
+		if hh < tip.Height-viewWindow {
+			delete(v.byHigh, hh)
+		} else if hh < v.low {
+			v.low = hh
+		}
+	}
+	// Keep the view contiguous: drop anything below a gap.
+	for hh := tip.Height; hh >= v.low; hh-- {
+		if _, ok := v.byHigh[hh]; !ok {
+			for x := range v.byHigh {
+				if x < hh {
+					delete(v.byHigh, x)
+				}
+			}
+			v.low = hh + 1
+			break
+		}
+	}
+	return ev, true, nil
+}
