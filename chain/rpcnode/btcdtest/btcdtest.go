@@ -425,4 +425,6 @@ func (n *Node) WaitTip(others ...*Node) chainhash.Hash {
 }
 
 // Args returns the command line of the node (for logs).
-func (n *Node) Args() string { return strings.Join(n.args, " ") + " (start " + strconv.Itoa(n.starts) + ")" }
+func (n *Node) Args() string {
+	return strings.Join(n.args, " ") + " (start " + strconv.Itoa(n.starts) + ")"
+}
