@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/btcsuite/btcd/blockchain"
 	"github.com/btcsuite/btcd/btcutil"
@@ -102,9 +103,16 @@ func (c *Chain) CheckTx(ctx context.Context, msg *wire.MsgTx, pending []*wire.Ms
 		return chain.TxCheck{}, txErr(chain.TxInvalid, err, "sequence locks: %v", err)
 	}
 	if !blockchain.SequenceLockActive(lock, nextHeight, best.MedianTime) {
+		var needs []string
+		if lock.BlockHeight >= 0 {
+			needs = append(needs, fmt.Sprintf("a block above height %d", lock.BlockHeight))
+		}
+		if lock.Seconds >= 0 {
+			needs = append(needs, fmt.Sprintf("a median time past above %d", lock.Seconds))
+		}
 		return chain.TxCheck{}, txErr(chain.TxNotFinal, nil,
-			"relative lock time (BIP 68) is not reached: it needs a block above height %d and median time past above %d; the next block has height %d and median time past %d",
-			lock.BlockHeight, lock.Seconds, nextHeight, best.MedianTime.Unix())
+			"relative lock time (BIP 68) is not reached: an input needs %s; the next block has height %d and median time past %d",
+			strings.Join(needs, " and "), nextHeight, best.MedianTime.Unix())
 	}
 
 	sigOps, err := blockchain.GetSigOpCost(tx, false, view, true, segwit)

@@ -436,8 +436,16 @@ func (c *Chain) SubmitBlock(ctx context.Context, block *wire.MsgBlock) error {
 	best := c.bc.BestSnapshot()
 	var re blockchain.RuleError
 	switch {
-	case err != nil && errors.As(err, &re) && re.ErrorCode == blockchain.ErrDuplicateBlock && best.Hash == hash:
-		return nil
+	case err != nil && errors.As(err, &re) && re.ErrorCode == blockchain.ErrDuplicateBlock:
+		switch {
+		case best.Hash == hash:
+			return nil
+		case c.bc.MainChainHasBlock(&hash):
+			h, _ := c.bc.BlockHeightByHash(&hash)
+			return &chain.BlockError{Hash: hash, Reason: fmt.Sprintf("already in the main chain at height %d, below the tip %s at height %d", h, best.Hash, best.Height), Err: err}
+		default:
+			return &chain.BlockError{Hash: hash, Reason: fmt.Sprintf("already known on a side chain; the tip is %s at height %d", best.Hash, best.Height), Err: err}
+		}
 	case err != nil:
 		return &chain.BlockError{Hash: hash, Reason: err.Error(), Err: err}
 	case isOrphan:

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/btcsuite/btcd/btcutil"
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"github.com/btcsuite/btcd/txscript"
 	"github.com/btcsuite/btcd/wire"
@@ -133,3 +134,5 @@ func hashesEqual(a, b []chainhash.Hash) bool {
 }
 
 var chainhashZero chainhash.Hash
+
+func btcutilTx(tx *wire.MsgTx) *btcutil.Tx { return btcutil.NewTx(tx) }
