@@ -15,6 +15,16 @@ type job struct {
 	e4c uint32     // e after round 3 = e4c + W3
 	a4c uint32     // a after round 3 = a4c + W3
 	top uint32     // most significant 32 bits of the target (little-endian word 7)
+
+	// SHA-NI layout (lane 0 first): ABEF = [F, E, B, A], CDGH = [H, G, D, C].
+	shaState [8]uint32 // block 2 state after round 3 without the nonce's part (added to A and E)
+	shaM0    [4]uint32 // block 2 words W0, W1, W2 and 0 for the nonce
+	midSHA   [8]uint32 // the midstate
+}
+
+// shaOrder arranges a state a..h as SHA-NI's ABEF and CDGH registers.
+func shaOrder(s *[8]uint32) [8]uint32 {
+	return [8]uint32{s[5], s[4], s[1], s[0], s[7], s[6], s[3], s[2]}
 }
 
 // newJob precomputes the per-header part of sha256d for h and the target's top word.
@@ -40,6 +50,10 @@ func newJob(h *Header, t *Target) *job {
 	t2 := bsig0(a) + maj(a, b, c)
 	j.e4c = d + t1
 	j.a4c = t1 + t2
+	after3 := [8]uint32{j.a4c, s[0], s[1], s[2], j.e4c, s[4], s[5], s[6]}
+	j.shaState = shaOrder(&after3)
+	j.shaM0 = [4]uint32{w[0], w[1], w[2], 0}
+	j.midSHA = shaOrder(&j.mid)
 	return j
 }
 

@@ -48,7 +48,7 @@ var ErrCount = errors.New("miner: count must be between 1 and 2^32")
 type kernel struct {
 	name    string
 	lanes   uint32
-	missing func() string // "" when the CPU has what the kernel needs, else the reason
+	missing string // "" when the CPU has what the kernel needs, else the reason
 	scan    func(j *job, start, n uint32, out []uint32) []uint32
 }
 
@@ -91,14 +91,21 @@ func (k *kernel) Scan(ctx context.Context, h *Header, start uint32, count uint64
 
 // Kernels lists every kernel built for this architecture, fastest first, with whether this
 // CPU can run it.
-func Kernels() []KernelInfo {
-	all := kernels()
+func Kernels() []KernelInfo { return kernelInfos(detect()) }
+
+// Best returns the fastest kernel this CPU can run.
+func Best() Kernel { return bestFor(detect()) }
+
+// ByName returns the named kernel, or an error naming the missing CPU feature when this
+// CPU cannot run it, or listing the known names when there is no such kernel.
+func ByName(name string) (Kernel, error) { return byNameFor(detect(), name) }
+
+func kernelInfos(f features) []KernelInfo {
+	all := kernelsFor(f)
 	out := make([]KernelInfo, 0, len(all))
 	for _, k := range all {
-		ki := KernelInfo{Name: k.name, Lanes: int(k.lanes)}
-		if r := k.missing(); r != "" {
-			ki.Reason = r
-		} else {
+		ki := KernelInfo{Name: k.name, Lanes: int(k.lanes), Reason: k.missing}
+		if k.missing == "" {
 			ki.Available = true
 			ki.Kernel = k
 		}
@@ -107,24 +114,21 @@ func Kernels() []KernelInfo {
 	return out
 }
 
-// Best returns the fastest kernel this CPU can run.
-func Best() Kernel {
-	for _, k := range kernels() {
-		if k.missing() == "" {
+func bestFor(f features) Kernel {
+	for _, k := range kernelsFor(f) {
+		if k.missing == "" {
 			return k
 		}
 	}
 	return Portable()
 }
 
-// ByName returns the named kernel, or an error naming the missing CPU feature when this
-// CPU cannot run it, or listing the known names when there is no such kernel.
-func ByName(name string) (Kernel, error) {
+func byNameFor(f features, name string) (Kernel, error) {
 	var names []string
-	for _, k := range kernels() {
+	for _, k := range kernelsFor(f) {
 		if k.name == name {
-			if r := k.missing(); r != "" {
-				return nil, fmt.Errorf("miner: kernel %q is not available on this CPU: %s", name, r)
+			if k.missing != "" {
+				return nil, fmt.Errorf("miner: kernel %q is not available on this CPU: %s", name, k.missing)
 			}
 			return k, nil
 		}
@@ -133,13 +137,11 @@ func ByName(name string) (Kernel, error) {
 	return nil, fmt.Errorf("miner: unknown kernel %q (known: %s)", name, strings.Join(names, ", "))
 }
 
-func always() string { return "" }
-
 // Generic returns the pure Go kernel: midstate, precomputed first rounds and schedule
 // words, early exit on word 7, one nonce at a time, no hardware help at all.
 func Generic() Kernel { return genericKernel }
 
-var genericKernel = &kernel{name: "generic", lanes: 1, missing: always, scan: scanGeneric}
+var genericKernel = &kernel{name: "generic", lanes: 1, scan: scanGeneric}
 
 // ScanParallel splits [start, start+count) into threads contiguous parts scanned by k at
 // once. emit is called from one goroutine at a time. When ctx ends, every part stops

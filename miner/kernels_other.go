@@ -2,4 +2,6 @@
 
 package miner
 
-func kernels() []*kernel { return []*kernel{portableKernel, genericKernel} }
+func detect() features { return features{} }
+
+func kernelsFor(features) []*kernel { return []*kernel{portableKernel, genericKernel} }

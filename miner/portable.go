@@ -11,7 +11,7 @@ import (
 // midstate, no assembly of its own.
 func Portable() Kernel { return portableKernel }
 
-var portableKernel = &kernel{name: "portable", lanes: 1, missing: always, scan: scanPortable}
+var portableKernel = &kernel{name: "portable", lanes: 1, scan: scanPortable}
 
 // scanPortable restores the standard library's SHA-256 at the midstate for every nonce,
 // so the two remaining compressions run on whatever the Go toolchain accelerates

@@ -1,0 +1,3 @@
+package miner
+
+//go:generate go run ./internal/asmgen -out kernels_amd64.s
