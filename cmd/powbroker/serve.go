@@ -1,0 +1,76 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+)
+
+func newServeCmd() *cobra.Command {
+	var (
+		cfg        daemonConfig
+		configFile string
+	)
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the broker daemon on the embedded chain until SIGINT or SIGTERM",
+		Long: `Run the broker: the embedded, fully validating chain, the SQLite store and the HTTP API.
+When it listens it prints one line to stdout: {"ready":true,"http":"HOST:PORT"}.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			final := daemonConfig{Net: "regtest", HTTP: "127.0.0.1:8332"}
+			if configFile != "" {
+				if err := loadConfigFile(configFile, &final); err != nil {
+					return err
+				}
+			}
+			// Flags given on the command line win over the file.
+			f := cmd.Flags()
+			if f.Changed("datadir") {
+				final.DataDir = cfg.DataDir
+			}
+			if f.Changed("net") {
+				final.Net = cfg.Net
+			}
+			if f.Changed("http") {
+				final.HTTP = cfg.HTTP
+			}
+			if f.Changed("private-bits") {
+				final.PrivateBits = cfg.PrivateBits
+			}
+			if f.Changed("payout-address") {
+				final.PayoutAddress = cfg.PayoutAddress
+			}
+			if f.Changed("log-level") {
+				final.LogLevel = cfg.LogLevel
+			}
+			if err := final.validate(); err != nil {
+				return err
+			}
+			log := newLogger(final.LogLevel, os.Stderr)
+			ctx := cmd.Context()
+			d, err := openDaemon(ctx, final, log)
+			if err != nil {
+				return err
+			}
+			defer d.close()
+			line, _ := json.Marshal(map[string]any{"ready": true, "http": d.addr()})
+			fmt.Fprintln(cmd.OutOrStdout(), string(line))
+			log.Info("serving", "http", d.addr(), "net", final.Net, "datadir", final.DataDir)
+			err = d.run(ctx)
+			log.Info("shutting down")
+			return err
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&configFile, "config", "", "JSON config file (see configs/); flags override it")
+	f.StringVar(&cfg.DataDir, "datadir", "", "directory for the chain, the database and keys (required)")
+	f.StringVar(&cfg.Net, "net", "regtest", "network: regtest or private")
+	f.StringVar(&cfg.HTTP, "http", "127.0.0.1:8332", "HTTP API listen address (port 0 picks a free port)")
+	f.StringVar(&cfg.PrivateBits, "private-bits", "", "fixed difficulty of the private network, compact hex (default 1d3fffff)")
+	f.StringVar(&cfg.PayoutAddress, "payout-address", "", "address paid by found blocks (default: the faucet's)")
+	f.StringVar(&cfg.LogLevel, "log-level", "info", "debug, info, warn or error")
+	return cmd
+}

@@ -1,0 +1,303 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"context"
+
+	"github.com/proofow/powbroker/broker/api"
+	"github.com/proofow/powbroker/cmd/internal/cli"
+	"github.com/spf13/cobra"
+)
+
+const defaultAPI = "http://127.0.0.1:8332"
+
+func apiFlag(cmd *cobra.Command, v *string) {
+	def := os.Getenv("POWBROKER_API")
+	if def == "" {
+		def = defaultAPI
+	}
+	cmd.Flags().StringVar(v, "api", def, "broker API URL (env POWBROKER_API)")
+}
+
+func client(url string) (*api.Client, error) {
+	c, err := api.NewClient(url)
+	if err != nil {
+		return nil, cli.Usagef("--api: %v", err)
+	}
+	return c, nil
+}
+
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	return enc.Encode(v)
+}
+
+// readTxArg returns the hex transaction from the argument, or stdin for "-".
+func readTxArg(cmd *cobra.Command, arg string) (string, error) {
+	if arg != "-" {
+		return arg, nil
+	}
+	data, err := io.ReadAll(io.LimitReader(cmd.InOrStdin(), 2<<20))
+	if err != nil {
+		return "", fmt.Errorf("read stdin: %w", err)
+	}
+	return strings.TrimSpace(string(data)), nil
+}
+
+func newTxCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "tx", Short: "Quote, submit and follow orders"}
+	cmd.AddCommand(newTxQuoteCmd(), newTxSubmitCmd(), newTxStatusCmd(), newTxWaitCmd(), newTxCancelCmd())
+	return cmd
+}
+
+func newTxQuoteCmd() *cobra.Command {
+	var url string
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "quote (HEX | -)",
+		Short: "Show the work a transaction would cost, without ordering",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := client(url)
+			if err != nil {
+				return err
+			}
+			hexTx, err := readTxArg(cmd, args[0])
+			if err != nil {
+				return err
+			}
+			q, err := c.Quote(cmd.Context(), hexTx)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return printJSON(cmd.OutOrStdout(), q)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "txid %s\nfee %d sat, %d vbytes\nrequired work %.8g units (about %.3g hashes, %.1f s at %.3g H/s)\n",
+				q.Txid, q.Fee, q.VSize, q.RequiredWork, q.ExpectedHashes, q.EstimateSeconds, q.Hashrate)
+			return nil
+		},
+	}
+	apiFlag(cmd, &url)
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+func newTxSubmitCmd() *cobra.Command {
+	var url, idem string
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "submit (HEX | -)",
+		Short: "Order a transaction: prints the order id and its token (shown once)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := client(url)
+			if err != nil {
+				return err
+			}
+			hexTx, err := readTxArg(cmd, args[0])
+			if err != nil {
+				return err
+			}
+			r, err := c.CreateOrder(cmd.Context(), hexTx, idem)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return printJSON(cmd.OutOrStdout(), map[string]any{
+					"id": r.ID, "token": r.Token, "state": r.State, "required_work": r.RequiredWork,
+				})
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "order %s\ntoken %s\nstate %s, required work %.8g units\nmine it: powminer api --api %s --order %s --token %s\n",
+				r.ID, r.Token, r.State, r.RequiredWork, url, r.ID, r.Token)
+			return nil
+		},
+	}
+	apiFlag(cmd, &url)
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	cmd.Flags().StringVar(&idem, "idempotency-key", "", "makes a retried submit return the same order")
+	return cmd
+}
+
+func orderCmd(use, short string, run func(cmd *cobra.Command, c *api.Client, id, token string, asJSON bool) error) (*cobra.Command, *string) {
+	var url, token string
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   use + " ID",
+		Short: short,
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if token == "" {
+				token = os.Getenv("POWBROKER_TOKEN")
+			}
+			if token == "" {
+				return cli.Usagef("--token is required (or env POWBROKER_TOKEN)")
+			}
+			c, err := client(url)
+			if err != nil {
+				return err
+			}
+			return run(cmd, c, args[0], token, asJSON)
+		},
+	}
+	apiFlag(cmd, &url)
+	cmd.Flags().StringVar(&token, "token", "", "the order's token (env POWBROKER_TOKEN)")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd, &url
+}
+
+func printOrder(w io.Writer, o *api.Order, asJSON bool) error {
+	if asJSON {
+		return printJSON(w, o)
+	}
+	fmt.Fprintf(w, "order %s: %s\ntxid %s\nwork %.8g of %.8g units (%.0f%%), %d shares\n",
+		o.ID, o.State, o.Txid, o.CreditedWork, o.RequiredWork, 100*o.Progress, o.Shares)
+	if o.BlockHash != "" {
+		fmt.Fprintf(w, "block %s at height %d, %d confirmations\n", o.BlockHash, o.Height, o.Confirmations)
+	}
+	if o.Reason != "" {
+		fmt.Fprintf(w, "note: %s\n", o.Reason)
+	}
+	return nil
+}
+
+func newTxStatusCmd() *cobra.Command {
+	cmd, _ := orderCmd("status", "Show an order", func(cmd *cobra.Command, c *api.Client, id, token string, asJSON bool) error {
+		o, err := c.Order(cmd.Context(), id, token)
+		if err != nil {
+			return err
+		}
+		return printOrder(cmd.OutOrStdout(), o, asJSON)
+	})
+	return cmd
+}
+
+func newTxCancelCmd() *cobra.Command {
+	cmd, _ := orderCmd("cancel", "Cancel an order that is not mined yet", func(cmd *cobra.Command, c *api.Client, id, token string, asJSON bool) error {
+		o, err := c.Cancel(cmd.Context(), id, token)
+		if err != nil {
+			return err
+		}
+		return printOrder(cmd.OutOrStdout(), o, asJSON)
+	})
+	return cmd
+}
+
+// stateRank orders the states a waiting user can ask for.
+var stateRank = map[string]int{"working": 0, "paid": 1, "mined": 2, "confirmed": 3}
+
+func newTxWaitCmd() *cobra.Command {
+	var until string
+	var timeout time.Duration
+	cmd, _ := orderCmd("wait", "Wait until an order is final or reaches --until, with a progress bar on a terminal",
+		func(cmd *cobra.Command, c *api.Client, id, token string, asJSON bool) error {
+			want, ok := stateRank[until]
+			if until != "" && (!ok || want == 0) {
+				return cli.Usagef("--until must be paid, mined or confirmed, not %q", until)
+			}
+			ctx := cmd.Context()
+			if timeout > 0 {
+				var cancel func()
+				ctx, cancel = contextWithTimeout(ctx, timeout)
+				defer cancel()
+			}
+			out := cmd.OutOrStdout()
+			tty := isTerminal(out) && !asJSON
+			o, err := c.Order(ctx, id, token)
+			for err == nil {
+				if tty {
+					fmt.Fprint(out, "\r"+progressLine(o))
+				}
+				reached := until != "" && stateRank[o.State] >= want && o.State != "working"
+				if _, known := stateRank[o.State]; !known || o.Final() || reached {
+					break
+				}
+				o, err = c.WaitOrder(ctx, id, token, 30*time.Second)
+			}
+			if tty {
+				fmt.Fprintln(out)
+			}
+			if err != nil {
+				return err
+			}
+			if err := printOrder(out, o, asJSON); err != nil {
+				return err
+			}
+			if _, known := stateRank[o.State]; !known {
+				return fmt.Errorf("order %s ended %s: %s", o.ID, o.State, o.Reason)
+			}
+			return nil
+		})
+	cmd.Flags().StringVar(&until, "until", "", "return once the order is paid, mined or confirmed")
+	cmd.Flags().DurationVar(&timeout, "timeout", 0, "give up after this long (0 = never)")
+	return cmd
+}
+
+func progressLine(o *api.Order) string {
+	const width = 30
+	if o.State == "working" || o.State == "paid" {
+		n := int(o.Progress * width)
+		return fmt.Sprintf("[%s%s] %3.0f%% %.6g/%.6g work  %-9s", strings.Repeat("#", n), strings.Repeat(".", width-n),
+			100*o.Progress, o.CreditedWork, o.RequiredWork, o.State)
+	}
+	return fmt.Sprintf("%-9s block %s height %d, %d confirmations   ", o.State, short(o.BlockHash), o.Height, o.Confirmations)
+}
+
+func short(h string) string {
+	if len(h) > 16 {
+		return h[:16] + "…"
+	}
+	return h
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+func newFaucetCmd() *cobra.Command {
+	var url string
+	var amount float64
+	var fee int64
+	cmd := &cobra.Command{
+		Use:   "faucet",
+		Short: "Print a signed raw transaction paying a fresh address from the test faucet (not submitted)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if !(amount > 0) || amount > 21e6 {
+				return cli.Usagef("--amount must be a positive number of BTC")
+			}
+			if fee < 0 || fee > 1e8 {
+				return cli.Usagef("--fee must be between 0 and 100000000 satoshi")
+			}
+			c, err := client(url)
+			if err != nil {
+				return err
+			}
+			r, err := c.Faucet(cmd.Context(), int64(amount*1e8+0.5), fee)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), r.Tx)
+			return nil
+		},
+	}
+	apiFlag(cmd, &url)
+	cmd.Flags().Float64Var(&amount, "amount", 0.1, "amount in BTC")
+	cmd.Flags().Int64Var(&fee, "fee", 1000, "fee in satoshi (0 makes a zero-fee transaction)")
+	return cmd
+}
+
+func contextWithTimeout(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, d)
+}
