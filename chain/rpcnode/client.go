@@ -19,17 +19,12 @@ import (
 // in hex (at most 8 MB for a 4 MB block) and a template with its transactions.
 const MaxResponseSize = 32 << 20
 
-// RPC error codes shared by btcd and Bitcoin Core that this package interprets.
+// RPC error codes this package interprets (btcd and Core agree on them).
 const (
-	codeMisc          = -1  // generic error (btcd: "block not found" for gettxout on unknown tx in some paths)
-	codeNotFound      = -5  // RPC_INVALID_ADDRESS_OR_KEY: block / transaction not found
-	codeInvalidParam  = -8  // RPC_INVALID_PARAMETER (Core: block height out of range)
-	codeWarmup        = -28 // RPC_IN_WARMUP (Core)
-	codeDeserialize   = -22 // RPC_DESERIALIZATION_ERROR
-	codeOutOfRange    = -1  // btcd: getblockhash height out of range uses ErrRPCOutOfRange (-1)
-	codeParseError    = -32700
-	codeInvalidReq    = -32600
-	codeMethodMissing = -32601
+	codeNotFound    = -5  // RPC_INVALID_ADDRESS_OR_KEY: block or transaction not found
+	codeDeserialize = -22 // RPC_DESERIALIZATION_ERROR: the block did not decode
+	codeVerify      = -25 // RPC_VERIFY_ERROR: btcd, a proposal failing for a non-rule reason
+	codeWarmup      = -28 // RPC_IN_WARMUP (Core): not ready to serve
 )
 
 // RPCError is an error answer of the node: the request reached the node and it said no.
@@ -139,6 +134,9 @@ func (c *client) callRaw(ctx context.Context, method string, params ...any) (jso
 		return nil, fmt.Errorf("%s: %w", method, err)
 	}
 	req.Header.Set("Content-Type", "application/json")
+	// Marks the request as safe to resend on a dead keep-alive connection; a nil
+	// value sends no header.
+	req.Header["Idempotency-Key"] = nil
 	req.SetBasicAuth(c.user, c.pass)
 	resp, err := c.http.Do(req)
 	if err != nil {

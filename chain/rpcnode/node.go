@@ -443,10 +443,6 @@ func (n *Node) Propose(ctx context.Context, block *wire.MsgBlock) error {
 	return &chain.BlockError{Hash: hash, Reason: reason}
 }
 
-// codeVerify is RPC_VERIFY_ERROR, used by btcd for a proposal that fails for a
-// reason other than a consensus rule.
-const codeVerify = -25
-
 // resultReason reads a null-or-string result: "" for null.
 func resultReason(raw json.RawMessage) (string, error) {
 	if len(raw) == 0 || string(raw) == "null" {
@@ -485,7 +481,7 @@ func (n *Node) SubmitBlock(ctx context.Context, block *wire.MsgBlock) error {
 		return unavailable("submitblock: %v", err)
 	}
 	switch {
-	case reason == "", reason == "duplicate", reason == "inconclusive",
+	case reason == "", reason == "duplicate", reason == "inconclusive", reason == "duplicate-inconclusive",
 		strings.HasPrefix(reason, "rejected: already have block"):
 		// Accepted, already known (Core "duplicate", btcd "already have block"), or
 		// stored on a side branch: the main chain decides.
