@@ -203,6 +203,18 @@ func TestReorg(t *testing.T) {
 	if !have {
 		t.Fatal("faucet lost the coin the reorg unspent")
 	}
+	for {
+		ftx, err := c.Faucet(ctx, 1e6, 0)
+		if errors.Is(err, ErrNoFaucetCoin) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ftx.TxIn[0].PreviousOutPoint == op {
+			t.Fatal("faucet handed out again a coin whose faucet transaction a reorg unconfirmed")
+		}
+	}
 	// Mining it again on the new tip confirms it in the new chain.
 	again, err := c.GenerateOn(ctx, more[0], 1, []*wire.MsgTx{tx})
 	if err != nil {

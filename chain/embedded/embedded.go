@@ -111,7 +111,7 @@ type Chain struct {
 
 	faucetMu sync.Mutex
 	coins    map[wire.OutPoint]faucetCoin // unspent faucet outputs of the main chain
-	reserved map[wire.OutPoint]struct{}   // handed out by Faucet and not yet seen spent
+	reserved map[wire.OutPoint]int32      // handed out by Faucet -> height seen spent (0: not yet)
 
 	nonceMu    sync.Mutex
 	extraNonce uint64
@@ -178,7 +178,7 @@ func Open(ctx context.Context, cfg Config) (*Chain, error) {
 		faucetScript: script,
 		subs:         make(map[*subscriber]struct{}),
 		coins:        make(map[wire.OutPoint]faucetCoin),
-		reserved:     make(map[wire.OutPoint]struct{}),
+		reserved:     make(map[wire.OutPoint]int32),
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	fail := func(err error) (*Chain, error) {

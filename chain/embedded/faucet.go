@@ -21,6 +21,10 @@ import (
 // (but more than nothing) is skipped so that no output is dust.
 const minChange = 1000
 
+// reservationDepth is how many blocks a faucet reservation is kept after its coin was
+// seen spent, in case a reorganization unspends it.
+const reservationDepth = 100
+
 // faucetCoin is an unspent output paying the faucet key.
 type faucetCoin struct {
 	value    int64
@@ -89,11 +93,21 @@ func (c *Chain) rescanCoins() error {
 func (c *Chain) trackCoins(b *btcutil.Block) {
 	c.faucetMu.Lock()
 	defer c.faucetMu.Unlock()
+	for op, spentAt := range c.reserved {
+		if spentAt > 0 && b.Height()-spentAt > reservationDepth {
+			delete(c.reserved, op)
+		}
+	}
 	for i, tx := range b.Transactions() {
 		if i > 0 {
 			for _, in := range tx.MsgTx().TxIn {
-				delete(c.coins, in.PreviousOutPoint)
-				delete(c.reserved, in.PreviousOutPoint)
+				op := in.PreviousOutPoint
+				delete(c.coins, op)
+				// A reservation outlives the spend: a reorganization may unspend the
+				// coin while the faucet transaction is still out there.
+				if _, ok := c.reserved[op]; ok {
+					c.reserved[op] = b.Height()
+				}
 			}
 		}
 		for j, out := range tx.MsgTx().TxOut {
@@ -204,7 +218,7 @@ func (c *Chain) FaucetTo(ctx context.Context, pkScript []byte, amount, fee int64
 		return nil, fmt.Errorf("embedded: sign faucet transaction: %w", err)
 	}
 	tx.TxIn[0].SignatureScript = sig
-	c.reserved[pick] = struct{}{}
+	c.reserved[pick] = 0
 	c.log.Debug("faucet", "txid", tx.TxHash().String(), "spends", pick.String(), "amount", amount, "fee", fee)
 	return tx, nil
 }
