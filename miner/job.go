@@ -20,7 +20,14 @@ type job struct {
 	shaState [8]uint32 // block 2 state after round 3 without the nonce's part (added to A and E)
 	shaM0    [4]uint32 // block 2 words W0, W1, W2 and 0 for the nonce
 	midSHA   [8]uint32 // the midstate
+
+	// Vector kernels (one nonce per lane).
+	b2st [8]uint32  // block 2 state after round 3 without the nonce's part (added to a and e)
+	b2c  [64]uint32 // [16], [17]: K+W of rounds 16, 17; [18:]: the nonce-independent part of W_i
 }
+
+// b2vary tells whether word i of block 2's schedule depends on the nonce.
+func b2vary(i int) bool { return i == 3 || i >= 18 }
 
 // shaOrder arranges a state a..h as SHA-NI's ABEF and CDGH registers.
 func shaOrder(s *[8]uint32) [8]uint32 {
@@ -54,6 +61,25 @@ func newJob(h *Header, t *Target) *job {
 	j.shaState = shaOrder(&after3)
 	j.shaM0 = [4]uint32{w[0], w[1], w[2], 0}
 	j.midSHA = shaOrder(&j.mid)
+	j.b2st = after3
+	j.b2c[16] = k[16] + w[16]
+	j.b2c[17] = k[17] + w[17]
+	for i := 18; i < 64; i++ {
+		var c uint32
+		if !b2vary(i - 2) {
+			c += ssig1(w[i-2])
+		}
+		if !b2vary(i - 7) {
+			c += w[i-7]
+		}
+		if !b2vary(i - 15) {
+			c += ssig0(w[i-15])
+		}
+		if !b2vary(i - 16) {
+			c += w[i-16]
+		}
+		j.b2c[i] = c
+	}
 	return j
 }
 

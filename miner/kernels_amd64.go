@@ -19,6 +19,9 @@ func detect() features {
 }
 
 //go:noescape
+func scanAVX512(j *job, start, n uint32, out *uint32, outCap int) (done uint32, found int)
+
+//go:noescape
 func scanSHANI2(j *job, start, n uint32, out *uint32, outCap int) (done uint32, found int)
 
 // asmScan adapts an assembly scanner (which stops when its output buffer is nearly full)
@@ -39,6 +42,7 @@ func asmScan(f func(j *job, start, n uint32, out *uint32, outCap int) (uint32, i
 // kernelsFor lists the kernels of this architecture, fastest first, for a CPU with f.
 func kernelsFor(f features) []*kernel {
 	return []*kernel{
+		{name: "avx512", lanes: 16, missing: need(f, features{AVX512: true}), scan: asmScan(scanAVX512)},
 		{name: "shani", lanes: 2, missing: need(f, features{SHA: true, SSE41: true, AVX: true}), scan: asmScan(scanSHANI2)},
 		portableKernel,
 		genericKernel,

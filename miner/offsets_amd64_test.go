@@ -16,6 +16,9 @@ func TestJobLayout(t *testing.T) {
 		{"shaState", unsafe.Offsetof(j.shaState), 332},
 		{"shaM0", unsafe.Offsetof(j.shaM0), 364},
 		{"midSHA", unsafe.Offsetof(j.midSHA), 380},
+		{"mid", unsafe.Offsetof(j.mid), 0},
+		{"b2st", unsafe.Offsetof(j.b2st), 412},
+		{"b2c", unsafe.Offsetof(j.b2c), 444},
 	}
 	for _, tc := range tests {
 		if tc.got != tc.want {

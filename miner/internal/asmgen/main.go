@@ -57,6 +57,7 @@ func main() {
 	g.p("#include \"textflag.h\"")
 	g.p("")
 	g.constants()
+	g.vecConstants()
 	g.shani(2)
 	g.avx512()
 	g.avx2()

@@ -1,4 +1,0 @@
-package main
-
-func (g *gen) avx512() {}
-func (g *gen) avx2()   {}
