@@ -55,6 +55,9 @@ type Node struct {
 	rpc    *client
 	log    *slog.Logger
 
+	// Tip tracking limits (defaultWindow, defaultWalkLimit; smaller in tests).
+	window, walkLimit int32
+
 	mu      sync.Mutex
 	mempool map[chainhash.Hash][]wire.OutPoint // btcd mempool spend index: txid -> inputs
 }
@@ -121,6 +124,7 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		rpc:     newClient(cfg.URL, cfg.User, cfg.Pass, version, cfg.Timeout),
 		log:     cfg.Logger.With("component", "rpcnode", "url", cfg.URL, "kind", cfg.Kind),
 		mempool: make(map[chainhash.Hash][]wire.OutPoint),
+		window:  defaultWindow, walkLimit: defaultWalkLimit,
 	}
 	var genesis string
 	if err := n.rpc.call(ctx, "getblockhash", &genesis, 0); err != nil {

@@ -10,12 +10,13 @@ import (
 
 // Tip tracking limits.
 const (
-	// viewWindow is how many recent main-chain blocks the poller remembers to find
-	// the fork point of a reorg without asking the node about the old branch (which
-	// may be gone: btcd wipes its regtest chain on restart).
-	viewWindow = 2016
-	// maxWalk bounds how far back the poller walks the new branch in one event.
-	maxWalk = 10000
+	// defaultWindow is how many recent main-chain blocks the poller remembers to
+	// find the fork point of a reorg without asking the node about the old branch
+	// (which may be gone: btcd wipes its regtest chain on restart).
+	defaultWindow = 2016
+	// defaultWalkLimit bounds how far back the poller walks the new branch in one
+	// event; a longer jump reports only the newest blocks as Connected.
+	defaultWalkLimit = 10000
 )
 
 // chainView is the poller's picture of the main chain: hashes by height for the
@@ -27,15 +28,22 @@ type chainView struct {
 }
 
 // Tips polls getbestblockhash every PollInterval and delivers one event per change of
-// the best chain until ctx ends, then closes the channel. The first event reports the
-// tip found by the first successful poll (Connected holds just that block), so a
-// consumer learns the starting point from the channel itself. On a change the new
-// branch is walked back to the fork point with the previous view: Disconnected lists
-// the blocks that left the main chain (newest first), Connected those that joined it
-// (oldest first, at most maxWalk). A chain that went back to a lower height, such as
-// a restarted btcd regtest node back at genesis, is a reorg like any other. While the
-// node does not answer, polling continues quietly (one log line when it goes away,
-// one when it is back) and no event is sent.
+// the best chain until ctx ends, then closes the channel.
+//
+// The first event reports the tip found by the first successful poll (Connected holds
+// just that block), so a consumer learns the starting point from the channel itself;
+// the poller then also remembers the 2016 blocks below it. On a change the new branch
+// is walked back to the fork point with that record: Disconnected lists the blocks that
+// left the main chain (newest first), Connected those that joined it (oldest first).
+// A chain that went back to a lower height, such as a restarted btcd regtest node back
+// at genesis, is a reorg like any other. Limits: a reorg deeper than the record
+// disconnects every remembered block and connects the new blocks down to the record's
+// lowest height; a jump of more than 10000 blocks reports only the newest 10000 as
+// Connected.
+//
+// While the node does not answer, polling continues quietly (one log line when it goes
+// away, one when it is back) and no event is sent. A slow consumer delays polling; no
+// change is lost, several may arrive as one event.
 func (n *Node) Tips(ctx context.Context) <-chan chain.TipEvent {
 	ch := make(chan chain.TipEvent, 8)
 	go n.pollTips(ctx, ch)
@@ -97,7 +105,19 @@ func (n *Node) pollOnce(ctx context.Context, view **chainView) (chain.TipEvent, 
 		return chain.TipEvent{}, false, err
 	}
 	if *view == nil {
-		*view = &chainView{tip: tip, low: tip.Height, byHigh: map[int32]chainhash.Hash{tip.Height: tip.Hash}}
+		// Remember the recent main chain, so that a reorg soon after the start
+		// reports the blocks it disconnects.
+		v := &chainView{tip: tip, low: tip.Height, byHigh: map[int32]chainhash.Hash{tip.Height: tip.Hash}}
+		cur := tip.Hash
+		for h := tip.Height; h > 0 && h > tip.Height-n.window+1; h-- {
+			hdr, err := n.rawHeader(ctx, cur)
+			if err != nil {
+				return chain.TipEvent{}, false, asUnavailable(err)
+			}
+			cur = hdr.PrevBlock
+			v.byHigh[h-1], v.low = cur, h-1
+		}
+		*view = v
 		return chain.TipEvent{Tip: tip, Connected: []chainhash.Hash{tip.Hash}}, true, nil
 	}
 	v := *view
@@ -109,7 +129,7 @@ func (n *Node) pollOnce(ctx context.Context, view **chainView) (chain.TipEvent, 
 	cur, h := tip.Hash, tip.Height
 	fork := int32(-1)
 	found := false
-	for steps := 0; h >= 0 && steps < maxWalk; steps++ {
+	for steps := int32(0); h >= 0 && steps < n.walkLimit; steps++ {
 		if old, ok := v.byHigh[h]; ok && old == cur {
 			fork, found = h, true
 			break
@@ -146,44 +166,30 @@ func (n *Node) pollOnce(ctx context.Context, view **chainView) (chain.TipEvent, 
 	}
 	ev := chain.TipEvent{Tip: tip}
 	for hh := v.tip.Height; hh > fork && hh >= v.low; hh-- {
-		ev.Disconnected = append(ev.Disconnected, v.byHigh[hh])
-		delete(v.byHigh, hh)
+		if old, ok := v.byHigh[hh]; ok {
+			ev.Disconnected = append(ev.Disconnected, old)
+			delete(v.byHigh, hh)
+		}
+	}
+	lowest := tip.Height - int32(len(connected)) + 1 // of the walked blocks
+	if lowest > fork+1 {
+		// The walk was cut short: the remembered blocks below it are not linked to
+		// the new ones, so the view starts afresh with the walked blocks.
+		clear(v.byHigh)
 	}
 	for i := len(connected) - 1; i >= 0; i-- {
 		ev.Connected = append(ev.Connected, connected[i])
 		v.byHigh[tip.Height-int32(i)] = connected[i]
 	}
-	if !found {
-		// Remembered blocks below the fork stay; nothing links them to the new
-		// blocks if the walk was cut short, so start the view afresh at the walk.
-		if len(connected) > 0 && tip.Height-int32(len(connected))+1 > fork+1 {
-			for hh := range v.byHigh {
-				if hh <= fork || hh < tip.Height-int32(len(connected))+1 {
-					delete(v.byHigh, hh)
-				}
-			}
-		}
-	}
 	v.tip = tip
 	v.byHigh[tip.Height] = tip.Hash
 	v.low = tip.Height
 	for hh := range v.byHigh {
-		if hh < tip.Height-viewWindow {
+		switch {
+		case hh > tip.Height || hh <= tip.Height-n.window:
 			delete(v.byHigh, hh)
-		} else if hh < v.low {
+		case hh < v.low:
 			v.low = hh
-		}
-	}
-	// Keep the view contiguous: drop anything below a gap.
-	for hh := tip.Height; hh >= v.low; hh-- {
-		if _, ok := v.byHigh[hh]; !ok {
-			for x := range v.byHigh {
-				if x < hh {
-					delete(v.byHigh, x)
-				}
-			}
-			v.low = hh + 1
-			break
 		}
 	}
 	return ev, true, nil
