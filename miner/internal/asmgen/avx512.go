@@ -96,5 +96,3 @@ func (g *gen) avx512() {
 	g.p("\tRET")
 	g.p("")
 }
-
-func (g *gen) avx2() {}

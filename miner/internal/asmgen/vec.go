@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"math/bits"
+	"strings"
 )
 
 // Offsets of the vector kernels' job fields (miner/job.go).
@@ -133,28 +134,50 @@ func (v *vecKernel) schedule(b2 bool, i int) {
 	if !b2 {
 		hasConst = h2const(i) != 0
 	}
+	mem := isMem(dst)
+	acc := dst
+	if mem {
+		acc = t[2] // free once the sigmas are done
+	}
+	var cur string
 	switch {
+	case inPlace && !mem:
+		cur = dst
 	case inPlace:
+		ops = append(ops, dst)
+	}
+	if cur == "" {
+		var regs, mems []string
 		for _, o := range ops {
-			v.isa.add(o, dst, dst)
+			if isMem(o) {
+				mems = append(mems, o)
+			} else {
+				regs = append(regs, o)
+			}
 		}
-	case len(ops) >= 2:
-		v.isa.add(ops[0], ops[1], dst)
-		for _, o := range ops[2:] {
-			v.isa.add(o, dst, dst)
+		if len(regs) == 0 {
+			v.isa.mov(mems[0], acc)
+			regs, mems = []string{acc}, mems[1:]
 		}
-	case len(ops) == 1 && hasConst:
-		v.isa.addC(v.constAddr(b2, i), ops[0], dst)
-		return
-	case len(ops) == 1:
-		v.isa.mov(ops[0], dst)
-	default:
-		panic(fmt.Sprintf("W%d has no variable term", i))
+		cur, ops = regs[0], append(regs[1:], mems...)
+	}
+	for _, o := range ops {
+		v.isa.add(o, cur, acc)
+		cur = acc
 	}
 	if hasConst {
-		v.isa.addC(v.constAddr(b2, i), dst, dst)
+		v.isa.addC(v.constAddr(b2, i), cur, acc)
+		cur = acc
+	}
+	if cur != acc {
+		v.isa.mov(cur, acc)
+	}
+	if mem {
+		v.isa.mov(acc, dst)
 	}
 }
+
+func isMem(op string) bool { return strings.Contains(op, "(") }
 
 func (v *vecKernel) constAddr(b2 bool, i int) string {
 	if b2 {
