@@ -108,6 +108,8 @@ func (b *Broker) submitWork(ctx context.Context, w Work) (ShareResult, error) {
 	if !target.Meets(&sum) {
 		return res, problem(KindLowDifficulty, "hash %s reaches difficulty %.6g, below the share difficulty %.6g", res.Hash, res.Achieved, w.ShareDiff)
 	}
+	// Judge staleness before a block of this share moves the tip.
+	stale := job.PrevHash != b.Tip().Hash
 	if job.netTarget.Meets(&sum) {
 		res.Block = true
 		res.BlockAccepted = b.submitBlock(ctx, job, w, &hdr)
@@ -115,7 +117,7 @@ func (b *Broker) submitWork(ctx context.Context, w Work) (ShareResult, error) {
 	reject := func(e *Error) (ShareResult, error) {
 		return res, &ShareError{Problem: e, Block: res.Block, Hash: res.Hash}
 	}
-	if job.PrevHash != b.Tip().Hash {
+	if stale {
 		return reject(problem(KindStaleJob, "job %s was built on block %s, no longer the tip", job.ID, job.PrevHash))
 	}
 	if state, ok := b.activeState(w.OrderID); !ok || state != store.StateWorking {

@@ -1,0 +1,233 @@
+package api_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/btcsuite/btcd/txscript"
+	"github.com/proofow/powbroker/broker"
+	"github.com/proofow/powbroker/broker/api"
+	"github.com/proofow/powbroker/chain/embedded"
+	"github.com/proofow/powbroker/miner"
+	"github.com/proofow/powbroker/store"
+)
+
+// Test network: blocks need about 2^16 hashes, shares 2^8, orders 16 shares, so a
+// test can mine shares that are not blocks and blocks when it wants them.
+const (
+	testBits      = 0x1f00ffff
+	testShareDiff = 1.0 / (1 << 24)
+	testMinWork   = 16 * testShareDiff
+)
+
+// env is a real broker: embedded chain, SQLite file, HTTP server on loopback.
+type env struct {
+	t      *testing.T
+	dir    string
+	chain  *embedded.Chain
+	store  *store.Store
+	broker *broker.Broker
+	client *api.Client
+	url    string
+	cancel context.CancelFunc
+	done   chan struct{}
+	cfg    broker.Config
+}
+
+func testConfig() broker.Config {
+	return broker.Config{
+		Pricing:         broker.Pricing{MinWork: testMinWork},
+		ShareDifficulty: testShareDiff,
+		Confirmations:   2,
+		RefreshInterval: broker.Duration(200 * time.Millisecond),
+	}
+}
+
+func newEnv(t *testing.T, cfg broker.Config) *env {
+	t.Helper()
+	e := &env{t: t, dir: t.TempDir(), cfg: cfg}
+	e.start()
+	return e
+}
+
+func quiet() *slog.Logger {
+	if os.Getenv("POWBROKER_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+// start opens everything on e.dir (again, after stop: a restart).
+func (e *env) start() {
+	t := e.t
+	ctx := context.Background()
+	var err error
+	e.chain, err = embedded.Open(ctx, embedded.Config{DataDir: e.dir, Net: "private", PrivateBits: testBits, Logger: quiet(), Threads: 1})
+	if err != nil {
+		t.Fatalf("open chain: %v", err)
+	}
+	e.store, err = store.Open(ctx, filepath.Join(e.dir, "broker.sqlite"), store.Options{Logger: quiet()})
+	if err != nil {
+		t.Fatalf("open store: %v", err)
+	}
+	payout, err := txscript.PayToAddrScript(e.chain.FaucetAddress())
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyPath := filepath.Join(e.dir, "token.key")
+	key, err := os.ReadFile(keyPath)
+	if err != nil {
+		key = make([]byte, 32)
+		_, _ = rand.Read(key)
+		if err := os.WriteFile(keyPath, key, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.broker, err = broker.New(broker.Options{Config: e.cfg, Net: "private", Backend: e.chain, Store: e.store,
+		PayoutScript: payout, TokenKey: key, Logger: quiet()})
+	if err != nil {
+		t.Fatalf("broker: %v", err)
+	}
+	if err := e.broker.Start(ctx); err != nil {
+		t.Fatalf("broker start: %v", err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	e.cancel = cancel
+	e.done = make(chan struct{})
+	srv := api.NewServer(e.broker, api.ServerOptions{Logger: quiet(), RequestsPerSecond: 10000})
+	go func() {
+		defer close(e.done)
+		go func() { _ = e.broker.Run(rctx) }()
+		_ = api.Serve(rctx, ln, srv, nil)
+	}()
+	e.url = "http://" + ln.Addr().String()
+	e.client, err = api.NewClient(e.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.stop)
+}
+
+func (e *env) stop() {
+	if e.cancel == nil {
+		return
+	}
+	e.cancel()
+	<-e.done
+	e.cancel = nil
+	_ = e.store.Close()
+	_ = e.chain.Close()
+}
+
+func (e *env) ctx() context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	e.t.Cleanup(cancel)
+	return ctx
+}
+
+// faucetTx returns a fresh signed transaction from the faucet.
+func (e *env) faucetTx(fee int64) string {
+	e.t.Helper()
+	f, err := e.client.Faucet(e.ctx(), 1_000_000, fee)
+	if err != nil {
+		e.t.Fatalf("faucet: %v", err)
+	}
+	return f.Tx
+}
+
+type order struct {
+	id, token string
+	first     *api.Assignment
+}
+
+func (e *env) newOrder(fee int64) order {
+	e.t.Helper()
+	r, err := e.client.CreateOrder(e.ctx(), e.faucetTx(fee), "")
+	if err != nil {
+		e.t.Fatalf("create order: %v", err)
+	}
+	return order{id: r.ID, token: r.Token, first: r.Assignment}
+}
+
+// nonces scans an assignment and returns up to n nonces that meet its share target
+// and, as wanted, meet the network target (blocks) or do not.
+func nonces(t *testing.T, a *api.Assignment, n int, blocks bool) []uint32 {
+	t.Helper()
+	raw, err := hex.DecodeString(a.Header)
+	if err != nil || len(raw) != 80 {
+		t.Fatalf("assignment header %q", a.Header)
+	}
+	var h miner.Header
+	copy(h[:], raw)
+	share, err := api.ParseDisplayTarget(a.ShareTarget)
+	if err != nil {
+		t.Fatal(err)
+	}
+	netT, err := api.ParseDisplayTarget(a.NetworkTarget)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []uint32
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	_, _ = miner.Portable().Scan(ctx, &h, a.NonceStart, a.NonceCount, &share, func(f miner.Found) {
+		if len(out) >= n || netT.Meets(&f.Hash) != blocks {
+			return
+		}
+		out = append(out, f.Nonce)
+		if len(out) >= n {
+			cancel()
+		}
+	})
+	if len(out) < n {
+		t.Fatalf("found %d of %d nonces", len(out), n)
+	}
+	return out
+}
+
+func shares(a *api.Assignment, ns []uint32) []api.ShareIn {
+	out := make([]api.ShareIn, len(ns))
+	for i, n := range ns {
+		out[i] = api.ShareIn{AssignmentID: a.ID, Nonce: n}
+	}
+	return out
+}
+
+// waitState long-polls until the order is in state or the deadline passes.
+func (e *env) waitState(o order, state string) *api.Order {
+	e.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		got, err := e.client.WaitOrder(e.ctx(), o.id, o.token, 2*time.Second)
+		if err != nil {
+			e.t.Fatalf("wait order: %v", err)
+		}
+		if got.State == state {
+			return got
+		}
+	}
+	got, _ := e.client.Order(e.ctx(), o.id, o.token)
+	e.t.Fatalf("order %s is %s, want %s", o.id, got.State, state)
+	return nil
+}
+
+func problemType(err error) string {
+	var p *api.Problem
+	if errors.As(err, &p) {
+		return p.Type
+	}
+	return ""
+}
