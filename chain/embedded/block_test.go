@@ -379,3 +379,35 @@ func TestOpenCanceled(t *testing.T) {
 		t.Fatalf("height %d after completing the first start", tip.Height)
 	}
 }
+
+// TestSolveStops checks that proof-of-work search at a hard difficulty ends promptly
+// when its context ends or the chain closes.
+func TestSolveStops(t *testing.T) {
+	c := openTest(t, "", "regtest", 0)
+	hard := func() *wire.BlockHeader {
+		return &wire.BlockHeader{Version: 4, Timestamp: time.Unix(time.Now().Unix(), 0), Bits: 0x1b00ffff}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	if err := c.solve(ctx, hard(), 1); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("solve with a deadline: %v", err)
+	}
+	if el := time.Since(start); el > 5*time.Second {
+		t.Fatalf("solve took %v to notice its deadline", el)
+	}
+	done := make(chan error, 1)
+	go func() { done <- c.solve(context.Background(), hard(), 1) }()
+	time.Sleep(20 * time.Millisecond)
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrClosed) {
+			t.Fatalf("solve after Close: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("solve did not stop on Close")
+	}
+}

@@ -20,7 +20,7 @@ import (
 )
 
 // coinbaseTag ends the coinbase script of the blocks this package mines.
-var coinbaseTag = []byte("/powbroker-embedded/")
+const coinbaseTag = "/powbroker-embedded/"
 
 // quickNonces are tried on the calling goroutine before the parallel scan: enough for
 // regtest's trivial target, so a regtest block costs microseconds.
@@ -191,7 +191,7 @@ func (c *Chain) buildBlock(h wire.BlockHeader, height int32, txs []*wire.MsgTx, 
 	script, err := txscript.NewScriptBuilder().
 		AddInt64(int64(height)).
 		AddInt64(int64(c.nextExtraNonce() & math.MaxInt64)).
-		AddData(coinbaseTag).
+		AddData([]byte(coinbaseTag)).
 		Script()
 	if err != nil {
 		return nil, fmt.Errorf("embedded: coinbase script: %w", err)
@@ -233,6 +233,15 @@ func (c *Chain) solve(ctx context.Context, h *wire.BlockHeader, height int32) er
 	stop := context.AfterFunc(c.ctx, cancel)
 	defer stop()
 
+	err := c.scan(ctx, h, height)
+	if err != nil && c.ctx.Err() != nil {
+		return ErrClosed
+	}
+	return err
+}
+
+// scan is solve's loop.
+func (c *Chain) scan(ctx context.Context, h *wire.BlockHeader, height int32) error {
 	target := blockchain.CompactToBig(h.Bits)
 	mt := miner.TargetFromBig(target)
 	start := time.Now()
