@@ -2,6 +2,10 @@ package miner
 
 import "strings"
 
+// host holds this CPU's features, read once at start-up (like golang.org/x/sys/cpu's
+// flags) and never written afterwards.
+var host = detect()
+
 // features are the CPU features the kernels need.
 type features struct {
 	SHA    bool // SHA-NI: sha256rnds2, sha256msg1, sha256msg2

@@ -91,14 +91,14 @@ func (k *kernel) Scan(ctx context.Context, h *Header, start uint32, count uint64
 
 // Kernels lists every kernel built for this architecture, fastest first, with whether this
 // CPU can run it.
-func Kernels() []KernelInfo { return kernelInfos(detect()) }
+func Kernels() []KernelInfo { return kernelInfos(host) }
 
 // Best returns the fastest kernel this CPU can run.
-func Best() Kernel { return bestFor(detect()) }
+func Best() Kernel { return bestFor(host) }
 
 // ByName returns the named kernel, or an error naming the missing CPU feature when this
 // CPU cannot run it, or listing the known names when there is no such kernel.
-func ByName(name string) (Kernel, error) { return byNameFor(detect(), name) }
+func ByName(name string) (Kernel, error) { return byNameFor(host, name) }
 
 func kernelInfos(f features) []KernelInfo {
 	all := kernelsFor(f)

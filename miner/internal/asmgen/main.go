@@ -58,6 +58,7 @@ func main() {
 	g.p("")
 	g.constants()
 	g.vecConstants()
+	g.compress()
 	g.shani(2)
 	g.avx512()
 	g.avx2()
