@@ -3,7 +3,6 @@ package embedded
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"math"
 	"time"
@@ -25,6 +24,10 @@ const coinbaseTag = "/powbroker-embedded/"
 // quickNonces are tried on the calling goroutine before the parallel scan: enough for
 // regtest's trivial target, so a regtest block costs microseconds.
 const quickNonces = 1 << 12
+
+// scanSegment is how many nonces are scanned between two progress lines (a few
+// seconds on two cores).
+const scanSegment = 1 << 28
 
 // FaucetAddress is the P2PKH address the initial blocks pay and Faucet spends from.
 func (c *Chain) FaucetAddress() btcutil.Address { return c.faucetAddr }
@@ -269,22 +272,33 @@ func (c *Chain) scan(ctx context.Context, h *wire.BlockHeader, height int32) err
 		if !found {
 			c.log.Debug("solving block", "height", height, "threads", c.threads,
 				"expected_hashes", chain.ExpectedHashes(target))
+		}
+		// The rest of the nonce space in segments, with a progress line after each.
+		for pos := uint64(quickNonces); !found && pos < miner.MaxCount; {
+			n := min(uint64(scanSegment), miner.MaxCount-pos)
 			sctx, scancel := context.WithCancel(ctx)
-			done, err = miner.ScanParallel(sctx, c.kernel, c.threads, &mh, quickNonces,
-				miner.MaxCount-quickNonces, &mt, func(f miner.Found) {
-					if !found {
-						found, nonce = true, f.Nonce
-						scancel()
-					}
-				})
+			done, err = miner.ScanParallel(sctx, c.kernel, c.threads, &mh, uint32(pos), n, &mt, func(f miner.Found) {
+				if !found {
+					found, nonce = true, f.Nonce
+					scancel()
+				}
+			})
 			scancel()
 			hashes += done
-			if !found && err != nil {
+			pos += n
+			if found {
+				break
+			}
+			if err != nil {
 				return err
 			}
-			if ctx.Err() != nil && !found {
-				return ctx.Err()
+			if err := ctx.Err(); err != nil {
+				return err
 			}
+			el := time.Since(start)
+			c.log.Info("still mining", "height", height, "hashes", hashes,
+				"expected_hashes", chain.ExpectedHashes(target), "elapsed", el.Round(time.Millisecond),
+				"mhps", fmt.Sprintf("%.1f", float64(hashes)/el.Seconds()/1e6))
 		}
 		if found {
 			h.Nonce = nonce
@@ -299,12 +313,7 @@ func (c *Chain) scan(ctx context.Context, h *wire.BlockHeader, height int32) err
 			}
 			return nil
 		}
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		if err != nil && !errors.Is(err, context.Canceled) {
-			return err
-		}
+		// The whole nonce space missed (about e^-64 likely at 0x1d3fffff): new time.
 		h.Timestamp = h.Timestamp.Add(time.Second)
 	}
 }
