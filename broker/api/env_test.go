@@ -231,3 +231,5 @@ func problemType(err error) string {
 	}
 	return ""
 }
+
+func waitABit() { time.Sleep(20 * time.Millisecond) }
