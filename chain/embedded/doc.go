@@ -16,8 +16,9 @@
 // shares before a block that holds it is found, as on a real network. The coinbase
 // maturity is 1 instead of 100, so that the first start only has to mine two blocks at
 // that difficulty (a few seconds on all CPUs) before the faucet can spend block 1.
-// The genesis block carries the private bits, so its hash differs per difficulty and a
-// data directory cannot be reopened with other parameters.
+// The genesis block carries the private bits (and the magic as its nonce), so its hash
+// differs from regtest's and per difficulty, and a data directory cannot be reopened
+// with other parameters.
 //
 // # Storage and the faucet
 //
