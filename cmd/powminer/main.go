@@ -27,6 +27,7 @@ func newRoot() *cobra.Command {
 	root.AddCommand(
 		newScanCmd(),
 		newBenchCmd(),
+		newAPICmd(),
 	)
 	return root
 }

@@ -1,0 +1,87 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"runtime"
+	"time"
+
+	"github.com/proofow/powbroker/broker/api"
+	"github.com/proofow/powbroker/cmd/internal/apiworker"
+	"github.com/proofow/powbroker/cmd/internal/cli"
+	"github.com/proofow/powbroker/miner"
+	"github.com/spf13/cobra"
+)
+
+func newAPICmd() *cobra.Command {
+	var (
+		url, order, token, kernel string
+		threads                   int
+		asJSON, quiet             bool
+	)
+	cmd := &cobra.Command{
+		Use:   "api",
+		Short: "Work for an order over the broker's HTTP API until it needs no more work",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if token == "" {
+				token = os.Getenv("POWBROKER_TOKEN")
+			}
+			if order == "" || token == "" {
+				return cli.Usagef("--order and --token are required")
+			}
+			if threads < 1 || threads > 1024 {
+				return cli.Usagef("--threads must be between 1 and 1024")
+			}
+			k := miner.Best()
+			if kernel != "" {
+				var err error
+				if k, err = miner.ByName(kernel); err != nil {
+					return cli.Usagef("--kernel: %v", err)
+				}
+			}
+			c, err := api.NewClient(url)
+			if err != nil {
+				return cli.Usagef("--api: %v", err)
+			}
+			start := time.Now()
+			errOut := cmd.ErrOrStderr()
+			o, st, err := apiworker.Run(cmd.Context(), apiworker.Options{
+				Client: c, OrderID: order, Token: token, Kernel: k, Threads: threads,
+				OnPost: func(r *api.SharesResponse) {
+					if !quiet && r.Accepted > 0 && r.Order != nil {
+						fmt.Fprintf(errOut, "%s: +%d shares, %.6g/%.6g work (%.0f%%)\n", r.Order.ID, r.Accepted,
+							r.Order.CreditedWork, r.Order.RequiredWork, 100*r.Order.Progress)
+					}
+				},
+			})
+			if err != nil {
+				return err
+			}
+			secs := time.Since(start).Seconds()
+			if asJSON {
+				return json.NewEncoder(cmd.OutOrStdout()).Encode(map[string]any{
+					"order": o, "hashes": st.Hashes, "accepted": st.Accepted, "rejected": st.Rejected,
+					"blocks": st.Blocks, "seconds": secs, "kernel": k.Name(), "threads": threads,
+				})
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "order %s is %s: %.6g of %.6g work units; %d shares accepted, %d rejected, %d blocks, %.3g hashes in %.1f s (%s x%d)\n",
+				o.ID, o.State, o.CreditedWork, o.RequiredWork, st.Accepted, st.Rejected, st.Blocks, float64(st.Hashes), secs, k.Name(), threads)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	def := os.Getenv("POWBROKER_API")
+	if def == "" {
+		def = "http://127.0.0.1:8332"
+	}
+	f.StringVar(&url, "api", def, "broker API URL (env POWBROKER_API)")
+	f.StringVar(&order, "order", "", "order id")
+	f.StringVar(&token, "token", "", "order token (env POWBROKER_TOKEN)")
+	f.IntVar(&threads, "threads", runtime.NumCPU(), "hashing threads")
+	f.StringVar(&kernel, "kernel", "", "force a kernel (default: the fastest on this CPU)")
+	f.BoolVar(&asJSON, "json", false, "print the final state as JSON")
+	f.BoolVar(&quiet, "quiet", false, "no progress lines on stderr")
+	return cmd
+}
