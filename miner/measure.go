@@ -52,3 +52,30 @@ func Measure(ctx context.Context, k Kernel, threads int, d time.Duration) (uint6
 		}
 	}
 }
+
+// Compare measures the baseline (one goroutine) and k (threads goroutines) in alternating
+// slices of about 200 ms until each has run for d, so that load from other processes
+// weighs on both alike. It returns hashes per second of the kernel (all threads together)
+// and of the baseline.
+func Compare(ctx context.Context, k Kernel, threads int, d time.Duration) (kernelHPS, baselineHPS float64, err error) {
+	const slice = 200 * time.Millisecond
+	var kn, bn uint64
+	var kd, bd time.Duration
+	for kd < d || bd < d {
+		if err := ctx.Err(); err != nil {
+			return 0, 0, err
+		}
+		if bd < d {
+			n, el := Baseline(ctx, min(slice, d-bd))
+			bn, bd = bn+n, bd+el
+		}
+		if kd < d {
+			n, el, err := Measure(ctx, k, threads, min(slice, d-kd))
+			if err != nil {
+				return 0, 0, err
+			}
+			kn, kd = kn+n, kd+el
+		}
+	}
+	return float64(kn) / kd.Seconds(), float64(bn) / bd.Seconds(), nil
+}

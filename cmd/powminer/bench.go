@@ -44,20 +44,15 @@ func newBenchCmd() *cobra.Command {
 				return err
 			}
 			d := time.Duration(seconds * float64(time.Second))
-			ctx := cmd.Context()
-			bn, bd := miner.Baseline(ctx, d)
-			if err := ctx.Err(); err != nil {
-				return fmt.Errorf("bench interrupted: %w", err)
-			}
-			kn, kd, err := miner.Measure(ctx, k, threads, d)
+			khps, bhps, err := miner.Compare(cmd.Context(), k, threads, d)
 			if err != nil {
 				return fmt.Errorf("bench interrupted: %w", err)
 			}
 			res := benchResult{
 				Kernel:      k.Name(),
 				Threads:     threads,
-				MHs:         round3(float64(kn) / kd.Seconds() / 1e6),
-				BaselineMHs: round3(float64(bn) / bd.Seconds() / 1e6),
+				MHs:         round3(khps / 1e6),
+				BaselineMHs: round3(bhps / 1e6),
 			}
 			res.Ratio = round3(res.MHs / float64(threads) / res.BaselineMHs)
 			out := cmd.OutOrStdout()
@@ -70,7 +65,7 @@ func newBenchCmd() *cobra.Command {
 		},
 	}
 	f := c.Flags()
-	f.Float64Var(&seconds, "seconds", 3, "seconds to measure the kernel (and, before it, the baseline)")
+	f.Float64Var(&seconds, "seconds", 3, "seconds to measure the kernel and, in alternating slices, the baseline")
 	f.IntVar(&threads, "threads", runtime.NumCPU(), "threads for the kernel")
 	f.StringVar(&kernelName, "kernel", "", "kernel to measure (default: the fastest this CPU runs)")
 	f.BoolVar(&asJSON, "json", false, "print one JSON object")
