@@ -140,13 +140,18 @@ func TestDifferential(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	type window struct {
 		name  string
+		h     Header
 		start uint32
 		count uint64
 		tg    Target
 	}
 	var windows []window
 	add := func(name string, start uint32, count uint64, tg Target) {
-		windows = append(windows, window{name, start, count, tg})
+		w := window{name: name, start: start, count: count, tg: tg}
+		for i := range w.h {
+			w.h[i] = byte(rng.Uint32())
+		}
+		windows = append(windows, w)
 	}
 	add("one", rng.Uint32(), 1, targetTop(0xffffffff, 0xff))
 	add("fifteen", rng.Uint32(), 15, targetTop(0xffffffff, 0xff))
@@ -162,10 +167,7 @@ func TestDifferential(t *testing.T) {
 	for _, k := range available(t) {
 		t.Run(k.Name(), func(t *testing.T) {
 			for _, w := range windows {
-				var h Header
-				for i := range h {
-					h[i] = byte(rng.Uint32())
-				}
+				h := w.h
 				want := reference(&h, w.start, w.count, &w.tg)
 				got := collect(t, k, &h, w.start, w.count, &w.tg)
 				if !slices.Equal(got, want) {

@@ -1,6 +1,9 @@
 package main
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
+)
 
 // Offsets of the job fields the kernels read (miner/job.go; a test checks them).
 const (
@@ -15,17 +18,26 @@ const (
 // Block 2 starts after round 3 (rounds 0..3 are precomputed per job; the nonce word only
 // adds to A and E), the padding words of both blocks come from tables, and hash 2 stops
 // after rounds 60-61: F then holds e60, which becomes H after round 63, so H7 = IV7 + e60.
-func (g *gen) shani(streams int) {
+func (g *gen) shani(streams int, viaStack bool) {
 	name := fmt.Sprintf("scanSHANI%d", streams)
+	frame := 0
+	if viaStack {
+		name += "M"
+		frame = 16 * streams
+	}
 	gprs := []string{"AX", "BX", "DX", "R13"}
 	var lists [][]string
 	for s := 0; s < streams; s++ {
 		x := func(i int) string { return fmt.Sprintf("X%d", 1+7*s+i) }
-		lists = append(lists, shaniStream(s, x(0), x(1), [4]string{x(2), x(3), x(4), x(5)}, x(6), gprs[s]))
+		slot := ""
+		if viaStack {
+			slot = fmt.Sprintf("%d(SP)", 16*s)
+		}
+		lists = append(lists, shaniStream(s, x(0), x(1), [4]string{x(2), x(3), x(4), x(5)}, x(6), gprs[s], slot))
 	}
 	g.p("// func %s(j *job, start, n uint32, out *uint32, outCap int) (done uint32, found int)", name)
 	g.p("// Requires: SHA, SSE4.1, AVX")
-	g.p("TEXT ·%s(SB), NOSPLIT, $0-48", name)
+	g.p("TEXT ·%s(SB), NOSPLIT, $%d-48", name, frame)
 	g.p("\tMOVQ j+0(FP), DI")
 	g.p("\tMOVL start+8(FP), SI")
 	g.p("\tMOVL n+12(FP), CX")
@@ -70,13 +82,29 @@ func (g *gen) shani(streams int) {
 // shaniStream lists the instructions of one stream. Each element is issued as a unit:
 // X0 (the round constants register) is shared by every stream, so a group of rounds
 // loads and consumes it within one element.
-func shaniStream(s int, a, c string, m [4]string, t, r string) []string {
+//
+// With slot set, the second pair of each group of rounds reads its constants from memory
+// (the table, or slot, where the first pair stored them) instead of shuffling X0: on CPUs
+// where SHA256RNDS2 and shuffles share a port this keeps that port for the rounds.
+func shaniStream(s int, a, c string, m [4]string, t, r, slot string) []string {
 	var l []string
 	add := func(format string, args ...any) { l = append(l, fmt.Sprintf(format, args...)) }
-	rounds := func(kw string, full bool) {
-		u := kw + fmt.Sprintf("\n\tSHA256RNDS2 X0, %s, %s", a, c)
+	// rounds runs one group of four rounds; kw loads X0 (from the table tab when it is not
+	// empty, then the second pair loads tab+8).
+	rounds := func(kw, tab string, full bool) {
+		u := kw
+		second := "PSHUFD $0x0e, X0, X0"
+		if slot != "" {
+			if tab != "" {
+				second = "MOVQ " + plus8(tab) + ", X0"
+			} else {
+				u += fmt.Sprintf("\n\tMOVOU X0, %s", slot)
+				second = "MOVQ " + plus8(slot) + ", X0"
+			}
+		}
+		u += fmt.Sprintf("\n\tSHA256RNDS2 X0, %s, %s", a, c)
 		if full {
-			u += fmt.Sprintf("\n\tPSHUFD $0x0e, X0, X0\n\tSHA256RNDS2 X0, %s, %s", c, a)
+			u += fmt.Sprintf("\n\t%s\n\tSHA256RNDS2 X0, %s, %s", second, c, a)
 		}
 		l = append(l, u)
 	}
@@ -100,11 +128,12 @@ func shaniStream(s int, a, c string, m [4]string, t, r string) []string {
 	}
 	for gi := 1; gi < 16; gi++ {
 		if gi < 4 {
-			rounds(fmt.Sprintf("MOVOU b2kw<>+%d(SB), X0", 16*(gi-1)), true)
+			tab := fmt.Sprintf("b2kw<>+%d(SB)", 16*(gi-1))
+			rounds("MOVOU "+tab+", X0", tab, true)
 			continue
 		}
 		schedule(gi)
-		rounds(fmt.Sprintf("VPADDD k256<>+%d(SB), %s, X0", 16*gi, m[gi%4]), true)
+		rounds(fmt.Sprintf("VPADDD k256<>+%d(SB), %s, X0", 16*gi, m[gi%4]), "", true)
 	}
 	add("VPADDD %d(DI), %s, %s", offMidSHA, a, a)
 	add("VPADDD %d(DI), %s, %s", offMidSHA+16, c, c)
@@ -117,13 +146,29 @@ func shaniStream(s int, a, c string, m [4]string, t, r string) []string {
 	for gi := 0; gi < 16; gi++ {
 		switch {
 		case gi < 2:
-			rounds(fmt.Sprintf("VPADDD k256<>+%d(SB), %s, X0", 16*gi, m[gi]), true)
+			rounds(fmt.Sprintf("VPADDD k256<>+%d(SB), %s, X0", 16*gi, m[gi]), "", true)
 		case gi < 4:
-			rounds(fmt.Sprintf("MOVOU h2kw<>+%d(SB), X0", 16*(gi-2)), true)
+			tab := fmt.Sprintf("h2kw<>+%d(SB)", 16*(gi-2))
+			rounds("MOVOU "+tab+", X0", tab, true)
 		default:
 			schedule(gi)
-			rounds(fmt.Sprintf("VPADDD k256<>+%d(SB), %s, X0", 16*gi, m[gi%4]), gi < 15)
+			rounds(fmt.Sprintf("VPADDD k256<>+%d(SB), %s, X0", 16*gi, m[gi%4]), "", gi < 15)
 		}
 	}
 	return l
+}
+
+// plus8 returns the memory operand 8 bytes further on: "x<>+16(SB)" -> "x<>+24(SB)",
+// "16(SP)" -> "24(SP)".
+func plus8(op string) string {
+	if i := strings.Index(op, "<>+"); i >= 0 {
+		j := strings.Index(op, "(")
+		var n int
+		fmt.Sscanf(op[i+3:j], "%d", &n)
+		return fmt.Sprintf("%s<>+%d%s", op[:i], n+8, op[j:])
+	}
+	j := strings.Index(op, "(")
+	var n int
+	fmt.Sscanf(op[:j], "%d", &n)
+	return fmt.Sprintf("%d%s", n+8, op[j:])
 }
