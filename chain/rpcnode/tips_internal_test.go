@@ -143,7 +143,7 @@ func TestPollOnceLimits(t *testing.T) {
 	// A reorg deeper than the window (10): the remembered blocks 22..31 leave,
 	// the new blocks down to the old window (22..35) are reported.
 	old = slices.Clone(f.main[22:32])
-	added = f.extend(15, 20) // heights 16..35
+	added = f.extend(15, 20)                                     // heights 16..35
 	check("deeper than the window", poll(), rev(old), added[6:]) // heights 22..35
 
 	// A jump longer than the walk limit (20) on the same chain: nothing leaves, the

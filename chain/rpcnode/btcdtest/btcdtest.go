@@ -255,12 +255,14 @@ func (n *Node) Restart() {
 	n.tb.Fatalf("btcdtest: restart btcd: %v\n%s", err, n.logTail())
 }
 
-// Pause stops the process with SIGSTOP: its sockets accept connections but nothing answers.
+// Pause stops the process with SIGSTOP and waits until every thread is stopped: its
+// sockets still accept connections but nothing answers.
 func (n *Node) Pause() {
 	n.tb.Helper()
 	if err := n.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
 		n.tb.Fatal(err)
 	}
+	n.waitStopped(true)
 }
 
 // Resume continues a paused process with SIGCONT.
@@ -269,6 +271,40 @@ func (n *Node) Resume() {
 	if err := n.cmd.Process.Signal(syscall.SIGCONT); err != nil {
 		n.tb.Fatal(err)
 	}
+	n.waitStopped(false)
+}
+
+// waitStopped waits until the state of every thread in /proc is (or is no longer)
+// "T" (stopped): a signal is delivered asynchronously.
+func (n *Node) waitStopped(want bool) {
+	n.tb.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		if threadsStopped(n.PID()) == want {
+			return
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	n.tb.Fatalf("btcdtest: btcd stopped=%v not reached within 5 s", want)
+}
+
+func threadsStopped(pid int) bool {
+	tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/stat", pid))
+	if err != nil || len(tasks) == 0 {
+		return false
+	}
+	for _, task := range tasks {
+		b, err := os.ReadFile(task)
+		if err != nil {
+			return false
+		}
+		// pid (comm) STATE ...; comm may contain spaces, so read after the last ')'.
+		i := bytes.LastIndexByte(b, ')')
+		if i < 0 || i+2 >= len(b) || (b[i+2] != 'T' && b[i+2] != 't') {
+			return false
+		}
+	}
+	return true
 }
 
 // RPCError is an error answer of btcd.
