@@ -28,7 +28,7 @@ type env struct {
 }
 
 // start runs a btcd paying key "miner", mines blocks, and connects a Node to it.
-func start(t *testing.T, blocks int, timeout time.Duration) *env {
+func start(t testing.TB, blocks int, timeout time.Duration) *env {
 	t.Helper()
 	key, err := btcdtest.NewKey("miner")
 	if err != nil {
@@ -41,7 +41,7 @@ func start(t *testing.T, blocks int, timeout time.Duration) *env {
 	return &env{btcd: b, key: key, node: connect(t, b, timeout)}
 }
 
-func connect(t *testing.T, b *btcdtest.Node, timeout time.Duration) *rpcnode.Node {
+func connect(t testing.TB, b *btcdtest.Node, timeout time.Duration) *rpcnode.Node {
 	t.Helper()
 	n, err := rpcnode.New(context.Background(), rpcnode.Config{
 		URL: b.URL(), User: b.User, Pass: b.Pass, NetName: "regtest",
@@ -55,7 +55,7 @@ func connect(t *testing.T, b *btcdtest.Node, timeout time.Duration) *rpcnode.Nod
 }
 
 // coinbaseAt returns the coinbase of the main-chain block at height.
-func (e *env) coinbaseAt(t *testing.T, height int) *wire.MsgTx {
+func (e *env) coinbaseAt(t testing.TB, height int) *wire.MsgTx {
 	t.Helper()
 	var hash, raw string
 	e.btcd.Call(&hash, "getblockhash", height)
@@ -72,7 +72,7 @@ func (e *env) coinbaseAt(t *testing.T, height int) *wire.MsgTx {
 }
 
 // spend builds a transaction spending the given outputs of key to key with the fee.
-func (e *env) spend(t *testing.T, fee int64, prevs ...*wire.MsgTx) *wire.MsgTx {
+func (e *env) spend(t testing.TB, fee int64, prevs ...*wire.MsgTx) *wire.MsgTx {
 	t.Helper()
 	tx := wire.NewMsgTx(2)
 	var values []int64
@@ -96,7 +96,7 @@ func templateTx(tx *wire.MsgTx, fee int64) chain.TemplateTx {
 var en1 = []byte{1, 2, 3, 4}
 
 // assemble builds a block from tmpl plus extra with a zero nonce.
-func (e *env) assemble(t *testing.T, tmpl *chain.Template, extra ...chain.TemplateTx) *wire.MsgBlock {
+func (e *env) assemble(t testing.TB, tmpl *chain.Template, extra ...chain.TemplateTx) *wire.MsgBlock {
 	t.Helper()
 	a, err := chain.Assemble(chain.AssembleSpec{Template: tmpl, Extra: extra, PayoutScript: e.key.PkScript, Tag: []byte("rpcnode test")})
 	if err != nil {
