@@ -1,9 +1,7 @@
 package rpcnode_test
 
 import (
-	"bytes"
 	"context"
-	"encoding/hex"
 	"errors"
 	"strings"
 	"testing"
@@ -17,26 +15,17 @@ import (
 	"github.com/proofow/powbroker/chain/rpcnode/btcdtest"
 )
 
-func txHex(t *testing.T, tx *wire.MsgTx) string {
-	t.Helper()
-	var buf bytes.Buffer
-	if err := tx.Serialize(&buf); err != nil {
-		t.Fatal(err)
-	}
-	return hex.EncodeToString(buf.Bytes())
-}
-
 func TestCheckTx(t *testing.T) {
 	e := start(t, segwitHeight, 5*time.Second)
 	ctx := context.Background()
 
 	// A transaction that gets mined: its input is then spent in the chain.
 	mined := e.spend(t, 10000, e.coinbaseAt(t, 2))
-	e.btcd.Call(nil, "sendrawtransaction", txHex(t, mined))
+	e.btcd.SendTx(mined)
 	e.btcd.Generate(1)
 	// A transaction in the node's mempool.
 	inMempool := e.spend(t, 10000, e.coinbaseAt(t, 3))
-	e.btcd.Call(nil, "sendrawtransaction", txHex(t, inMempool))
+	e.btcd.SendTx(inMempool)
 
 	zeroFee := e.spend(t, 0, e.coinbaseAt(t, 1))
 	withFee := e.spend(t, 1234, e.coinbaseAt(t, 4))

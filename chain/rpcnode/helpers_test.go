@@ -1,9 +1,7 @@
 package rpcnode_test
 
 import (
-	"bytes"
 	"context"
-	"encoding/hex"
 	"os"
 	"testing"
 	"time"
@@ -54,36 +52,15 @@ func connect(t testing.TB, b *btcdtest.Node, timeout time.Duration) *rpcnode.Nod
 	return n
 }
 
-// coinbaseAt returns the coinbase of the main-chain block at height.
 func (e *env) coinbaseAt(t testing.TB, height int) *wire.MsgTx {
-	t.Helper()
-	var hash, raw string
-	e.btcd.Call(&hash, "getblockhash", height)
-	e.btcd.Call(&raw, "getblock", hash, 0)
-	b, err := hex.DecodeString(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var blk wire.MsgBlock
-	if err := blk.Deserialize(bytes.NewReader(b)); err != nil {
-		t.Fatal(err)
-	}
-	return blk.Transactions[0]
+	return e.btcd.CoinbaseAt(int32(height))
 }
 
-// spend builds a transaction spending the given outputs of key to key with the fee.
+// spend builds a transaction spending output 0 of prevs to key with the fee.
 func (e *env) spend(t testing.TB, fee int64, prevs ...*wire.MsgTx) *wire.MsgTx {
 	t.Helper()
-	tx := wire.NewMsgTx(2)
-	var values []int64
-	var total int64
-	for _, p := range prevs {
-		tx.AddTxIn(wire.NewTxIn(&wire.OutPoint{Hash: p.TxHash(), Index: 0}, nil, nil))
-		values = append(values, p.TxOut[0].Value)
-		total += p.TxOut[0].Value
-	}
-	tx.AddTxOut(wire.NewTxOut(total-fee, e.key.PkScript))
-	if err := e.key.Sign(tx, values); err != nil {
+	tx, err := e.key.Spend(fee, nil, prevs...)
+	if err != nil {
 		t.Fatal(err)
 	}
 	return tx

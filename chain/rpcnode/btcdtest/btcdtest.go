@@ -3,6 +3,7 @@ package btcdtest
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -20,6 +21,7 @@ import (
 	"time"
 
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
+	"github.com/btcsuite/btcd/wire"
 )
 
 // EnvBinary names the environment variable holding the path of a built btcd.
@@ -463,4 +465,38 @@ func (n *Node) WaitTip(others ...*Node) chainhash.Hash {
 // Args returns the command line of the node (for logs).
 func (n *Node) Args() string {
 	return strings.Join(n.args, " ") + " (start " + strconv.Itoa(n.starts) + ")"
+}
+
+// BlockAt returns the main-chain block at height.
+func (n *Node) BlockAt(height int32) *wire.MsgBlock {
+	n.tb.Helper()
+	var hash, raw string
+	n.Call(&hash, "getblockhash", height)
+	n.Call(&raw, "getblock", hash, 0)
+	b, err := hex.DecodeString(raw)
+	if err != nil {
+		n.tb.Fatal(err)
+	}
+	blk := new(wire.MsgBlock)
+	if err := blk.Deserialize(bytes.NewReader(b)); err != nil {
+		n.tb.Fatal(err)
+	}
+	return blk
+}
+
+// CoinbaseAt returns the coinbase of the main-chain block at height: with a Key's
+// address as MiningAddr and height at most tip-99, an output that Key can spend.
+func (n *Node) CoinbaseAt(height int32) *wire.MsgTx {
+	n.tb.Helper()
+	return n.BlockAt(height).Transactions[0]
+}
+
+// SendTx submits tx to the node's mempool.
+func (n *Node) SendTx(tx *wire.MsgTx) {
+	n.tb.Helper()
+	var buf bytes.Buffer
+	if err := tx.Serialize(&buf); err != nil {
+		n.tb.Fatal(err)
+	}
+	n.Call(nil, "sendrawtransaction", hex.EncodeToString(buf.Bytes()))
 }

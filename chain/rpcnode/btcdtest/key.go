@@ -53,3 +53,24 @@ func (k *Key) Sign(tx *wire.MsgTx, values []int64) error {
 	}
 	return nil
 }
+
+// Spend builds and signs a version 2 transaction spending output 0 of every prev (each
+// paying k) to the script to (k's own script when nil), leaving fee to the miner.
+func (k *Key) Spend(fee int64, to []byte, prevs ...*wire.MsgTx) (*wire.MsgTx, error) {
+	if to == nil {
+		to = k.PkScript
+	}
+	tx := wire.NewMsgTx(2)
+	values := make([]int64, 0, len(prevs))
+	var total int64
+	for _, p := range prevs {
+		tx.AddTxIn(wire.NewTxIn(&wire.OutPoint{Hash: p.TxHash(), Index: 0}, nil, nil))
+		values = append(values, p.TxOut[0].Value)
+		total += p.TxOut[0].Value
+	}
+	tx.AddTxOut(wire.NewTxOut(total-fee, to))
+	if err := k.Sign(tx, values); err != nil {
+		return nil, err
+	}
+	return tx, nil
+}
