@@ -74,7 +74,7 @@ func (x avx2) maj(a, b, c, dst string) {
 // avx2 writes scanAVX2: 8 nonces per YMM register.
 func (g *gen) avx2() {
 	const name = "scanAVX2"
-	v := &vecKernel{g: g, name: name, lanes: 8, reg: "Y",
+	v := &vecKernel{g: g, name: name, lanes: 8, reg: "Y", lead: 4,
 		t:    []string{"Y8", "Y9", "Y10", "Y11"},
 		wReg: func(i int) string { return fmt.Sprintf("%d(SP)", 32*(i%16)) },
 	}

@@ -38,9 +38,9 @@ func (x avx512) maj(a, b, c, dst string) {
 }
 
 // avx512 writes scanAVX512: 16 nonces per ZMM register.
-func (g *gen) avx512() {
-	const name = "scanAVX512"
-	v := &vecKernel{g: g, name: name, lanes: 16, reg: "Z",
+func (g *gen) avx512(lead int, suffix string) {
+	name := "scanAVX512" + suffix
+	v := &vecKernel{g: g, name: name, lanes: 16, reg: "Z", lead: lead,
 		t:    []string{"Z8", "Z9", "Z10", "Z11"},
 		wReg: func(i int) string { return fmt.Sprintf("Z%d", 16+i%16) },
 	}

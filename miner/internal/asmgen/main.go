@@ -60,7 +60,7 @@ func main() {
 	g.vecConstants()
 	g.compress()
 	g.shani(2, false)
-	g.avx512()
+	g.avx512(4, "")
 	g.avx2()
 	if err := os.WriteFile(*out, g.buf.Bytes(), 0o644); err != nil {
 		log.Fatal(err)

@@ -53,6 +53,7 @@ type vecKernel struct {
 	st    [8]string
 	t     []string // temporaries
 	wReg  func(i int) string
+	lead  int // message words are computed this many rounds before their use
 	pre   func() // emits per-iteration setup: W3 into wReg(3)
 }
 
@@ -223,14 +224,17 @@ func (v *vecKernel) body() {
 			v.isa.bcast(fmt.Sprintf("%d(DI)", offB2St+4*i), v.st[i])
 		}
 	}
+	next := 18 // next block 2 word to compute
 	for i := 4; i < 64; i++ {
+		for ; next < 64 && next <= i+v.lead; next++ {
+			v.schedule(true, next)
+		}
 		switch {
 		case i < 16:
 			v.round(fmt.Sprintf("b2kw<>+%d(SB)", 4*(i-4)), "", true)
 		case i < 18:
 			v.round(fmt.Sprintf("%d(DI)", offB2C+4*i), "", true)
 		default:
-			v.schedule(true, i)
 			v.round(fmt.Sprintf("k256<>+%d(SB)", 4*i), v.wReg(i), true)
 		}
 	}
@@ -247,7 +251,11 @@ func (v *vecKernel) body() {
 	for _, i := range []int{1, 2, 3, 5, 6, 7} {
 		v.isa.bcast(fmt.Sprintf("h2r0<>+%d(SB)", 4*(i+1)), v.st[i])
 	}
+	next = 16
 	for i := 1; i <= 60; i++ {
+		for ; next <= 60 && next <= i+v.lead; next++ {
+			v.schedule(false, next)
+		}
 		full := i < 57
 		switch {
 		case i < 8:
@@ -255,7 +263,6 @@ func (v *vecKernel) body() {
 		case i < 16:
 			v.round(fmt.Sprintf("h2kw<>+%d(SB)", 4*(i-8)), "", full)
 		default:
-			v.schedule(false, i)
 			v.round(fmt.Sprintf("k256<>+%d(SB)", 4*i), v.wReg(i), full)
 		}
 	}
