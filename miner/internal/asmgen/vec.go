@@ -53,7 +53,7 @@ type vecKernel struct {
 	st    [8]string
 	t     []string // temporaries
 	wReg  func(i int) string
-	lead  int // message words are computed this many rounds before their use
+	lead  int    // message words are computed this many rounds before their use
 	pre   func() // emits per-iteration setup: W3 into wReg(3)
 }
 
