@@ -88,7 +88,7 @@ func New(opt Options) (*Broker, error) {
 	if len(opt.TokenKey) < 16 {
 		return nil, errors.New("broker: a token key of at least 16 bytes is required")
 	}
-	cfg := opt.Config.withDefaults(opt.Net)
+	cfg := opt.Config.WithDefaults(opt.Net)
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("broker config: %w", err)
 	}

@@ -67,8 +67,8 @@ func DefaultConfig(net string) Config {
 	return c
 }
 
-// withDefaults fills zero fields from DefaultConfig(net).
-func (c Config) withDefaults(net string) Config {
+// WithDefaults returns c with zero fields taken from DefaultConfig(net).
+func (c Config) WithDefaults(net string) Config {
 	d := DefaultConfig(net)
 	if c.Pricing == (Pricing{}) {
 		c.Pricing = d.Pricing

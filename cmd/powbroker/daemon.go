@@ -65,6 +65,9 @@ func (c *daemonConfig) validate() error {
 	if _, err := c.privateBits(); err != nil {
 		return err
 	}
+	if err := c.Broker.WithDefaults(c.Net).Validate(); err != nil {
+		return cli.Usagef("config: %v", err)
+	}
 	switch c.LogLevel {
 	case "", "debug", "info", "warn", "error":
 	default:
