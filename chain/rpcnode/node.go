@@ -45,7 +45,10 @@ type Config struct {
 	PollInterval time.Duration
 	// Timeout bounds every request.
 	Timeout time.Duration
-	Logger  *slog.Logger
+	// DisableWebsocket turns off btcd block notifications over the RPC websocket,
+	// leaving tip changes to polling alone. Bitcoin Core never uses the websocket.
+	DisableWebsocket bool
+	Logger           *slog.Logger
 }
 
 // Node is a chain.Backend backed by a btcd or bitcoind node over JSON-RPC.

@@ -41,6 +41,12 @@ type chainView struct {
 // lowest height; a jump of more than 10000 blocks reports only the newest 10000 as
 // Connected.
 //
+// For btcd, a websocket subscription to block notifications (notifyblocks on /ws)
+// makes the poller poll at once when a block arrives, so tip changes are seen within
+// milliseconds instead of up to PollInterval; polling stays the source of truth and
+// continues alone when the websocket is unavailable (Config.DisableWebsocket turns it
+// off).
+//
 // While the node does not answer, polling continues quietly (one log line when it goes
 // away, one when it is back) and no event is sent. A slow consumer delays polling; no
 // change is lost, several may arrive as one event.
@@ -54,6 +60,12 @@ func (n *Node) pollTips(ctx context.Context, ch chan<- chain.TipEvent) {
 	defer close(ch)
 	ticker := time.NewTicker(n.cfg.PollInterval)
 	defer ticker.Stop()
+	kick := make(chan struct{}, 1)
+	if n.cfg.Kind == KindBtcd && !n.cfg.DisableWebsocket {
+		wsCtx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		go n.notifyBlocks(wsCtx, kick)
+	}
 	var view *chainView
 	down := false
 	for {
@@ -84,6 +96,7 @@ func (n *Node) pollTips(ctx context.Context, ch chan<- chain.TipEvent) {
 		}
 		select {
 		case <-ticker.C:
+		case <-kick:
 		case <-ctx.Done():
 			return
 		}

@@ -204,3 +204,40 @@ func TestNodeRestarted(t *testing.T) {
 		t.Fatalf("template after restart: %+v %v", tmpl, err)
 	}
 }
+
+// TestTipsWebsocket: with a poll interval of an hour, new blocks still arrive at once
+// through btcd's block notifications; with the websocket off, nothing arrives.
+func TestTipsWebsocket(t *testing.T) {
+	e := start(t, 1, time.Second)
+	for _, ws := range []bool{true, false} {
+		n, err := rpcnode.New(context.Background(), rpcnode.Config{
+			URL: e.btcd.URL(), User: e.btcd.User, Pass: e.btcd.Pass,
+			PollInterval: time.Hour, Timeout: time.Second, DisableWebsocket: !ws,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer n.Close()
+		w := watch(t, n)
+		w.until(e.btcd.BestHash()) // the first poll happens at once
+		time.Sleep(200 * time.Millisecond)
+		hashes := e.btcd.Generate(2)
+		if !ws {
+			w.none(time.Second)
+			continue
+		}
+		evs := w.until(hashes[1])
+		if _, conn := flatten(evs); !slices.Equal(conn, hashes) {
+			t.Fatalf("events %+v", evs)
+		}
+		// btcd restarted: the websocket reconnects, and its new subscription
+		// triggers a poll that finds the new chain (a reorg).
+		e.btcd.Restart()
+		fresh := e.btcd.Generate(2)
+		evs = w.until(fresh[1])
+		disc, conn := flatten(evs)
+		if !slices.Contains(disc, hashes[1]) || !slices.Equal(conn, fresh) {
+			t.Fatalf("after restart: disconnected %v connected %v", disc, conn)
+		}
+	}
+}
