@@ -43,7 +43,9 @@
 //     btcd serves for blocks of any branch) to the fork point with the poller's own
 //     record of the last 2016 main-chain blocks, so the old branch need not exist on the
 //     node any more. A btcd regtest node that restarted (it wipes its chain) shows up as
-//     a reorg back to genesis. The first event reports the starting tip.
+//     a reorg back to genesis. The first event reports the starting tip. For btcd, a
+//     websocket subscription (notifyblocks on /ws) wakes the poller as soon as a block
+//     arrives; polling remains the source of truth and carries on alone without it.
 //
 // # CheckTx without the node's mempool policy
 //
