@@ -25,7 +25,7 @@ func scanAVX512(j *job, start, n uint32, out *uint32, outCap int) (done uint32, 
 func scanAVX2(j *job, start, n uint32, out *uint32, outCap int) (done uint32, found int)
 
 //go:noescape
-func scanSHANI2(j *job, start, n uint32, out *uint32, outCap int) (done uint32, found int)
+func scanSHANI2M(j *job, start, n uint32, out *uint32, outCap int) (done uint32, found int)
 
 // asmScan adapts an assembly scanner (which stops when its output buffer is nearly full)
 // to the chunk scanner signature.
@@ -46,7 +46,7 @@ func asmScan(f func(j *job, start, n uint32, out *uint32, outCap int) (uint32, i
 func kernelsFor(f features) []*kernel {
 	return []*kernel{
 		{name: "avx512", lanes: 16, missing: need(f, features{AVX512: true}), scan: asmScan(scanAVX512)},
-		{name: "shani", lanes: 2, missing: need(f, features{SHA: true, SSE41: true, AVX: true}), scan: asmScan(scanSHANI2)},
+		{name: "shani", lanes: 2, missing: need(f, features{SHA: true, SSE41: true, AVX: true}), scan: asmScan(scanSHANI2M)},
 		{name: "avx2", lanes: 8, missing: need(f, features{AVX: true, AVX2: true}), scan: asmScan(scanAVX2)},
 		portableKernel,
 		genericKernel,

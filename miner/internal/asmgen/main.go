@@ -59,7 +59,7 @@ func main() {
 	g.constants()
 	g.vecConstants()
 	g.compress()
-	g.shani(2, false)
+	g.shani(2, true)
 	g.avx512(4, "")
 	g.avx2()
 	if err := os.WriteFile(*out, g.buf.Bytes(), 0o644); err != nil {
