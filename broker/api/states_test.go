@@ -1,0 +1,159 @@
+package api_test
+
+import (
+	"context"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/btcsuite/btcd/btcutil"
+	"github.com/btcsuite/btcd/txscript"
+	"github.com/btcsuite/btcd/wire"
+	"github.com/proofow/powbroker/broker"
+)
+
+// TestFailedWhenInputSpentElsewhere: another transaction spending the order's input is
+// confirmed; the order fails with a reason naming it.
+func TestFailedWhenInputSpentElsewhere(t *testing.T) {
+	e := newEnv(t, testConfig())
+	ctx := e.ctx()
+	o := e.newOrder(0)
+	tx := decodeTx(t, e.orderTx(o))
+
+	// The faucet key signs a different spend of the same output.
+	wifText, err := os.ReadFile(filepath.Join(e.chain.Dir(), "faucet.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wif, err := btcutil.DecodeWIF(strings.TrimSpace(string(wifText)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	prevScript, _ := txscript.PayToAddrScript(e.chain.FaucetAddress())
+	rival := wire.NewMsgTx(2)
+	rival.AddTxIn(wire.NewTxIn(&tx.TxIn[0].PreviousOutPoint, nil, nil))
+	rival.AddTxOut(wire.NewTxOut(tx.TxOut[0].Value/2, prevScript))
+	sig, err := txscript.SignatureScript(rival, 0, prevScript, txscript.SigHashAll, wif.PrivKey, wif.CompressPubKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rival.TxIn[0].SignatureScript = sig
+	if _, err := e.chain.GenerateOn(ctx, e.tipHash(t), 1, []*wire.MsgTx{rival}); err != nil {
+		t.Fatalf("mine the rival: %v", err)
+	}
+	failed := e.waitState(o, "failed")
+	if !strings.Contains(failed.Reason, rival.TxHash().String()) {
+		t.Fatalf("reason %q does not name the rival %s", failed.Reason, rival.TxHash())
+	}
+	if _, err := e.client.Assignment(ctx, o.id, o.token); problemType(err) != "order-closed" {
+		t.Fatalf("assignment on failed order: %v", err)
+	}
+}
+
+func TestExpireAndCancel(t *testing.T) {
+	cfg := testConfig()
+	cfg.OrderTTL = broker.Duration(1500 * time.Millisecond)
+	e := newEnv(t, cfg)
+	ctx := e.ctx()
+	exp := e.newOrder(0)
+	can := e.newOrder(0)
+	c, err := e.client.Cancel(ctx, can.id, can.token)
+	if err != nil || c.State != "canceled" || !c.Stop {
+		t.Fatalf("cancel: %+v %v", c, err)
+	}
+	if _, err := e.client.Cancel(ctx, can.id, can.token); problemType(err) != "order-closed" {
+		t.Fatalf("second cancel: %v", err)
+	}
+	if _, err := e.client.Cancel(ctx, can.id, "pow_nope"); problemType(err) != "not-found" {
+		t.Fatalf("cancel with a wrong token: %v", err)
+	}
+	got := e.waitState(exp, "expired")
+	if !got.Stop {
+		t.Fatalf("expired order does not say stop: %+v", got)
+	}
+	_, err = e.client.SubmitShares(ctx, exp.id, exp.token, shares(exp.first, nonces(t, exp.first, 1, false)))
+	if problemType(err) != "expired" {
+		t.Fatalf("share on expired order: %v", err)
+	}
+	// Both transactions left the template: a new order can spend... the job has no orders.
+	st, err := e.client.Status(ctx)
+	if err != nil || st.Orders["expired"] != 1 || st.Orders["canceled"] != 1 {
+		t.Fatalf("status %+v %v", st, err)
+	}
+}
+
+// TestLongPoll: ?wait returns at the next change, and If-None-Match gives 304 when
+// nothing changed.
+func TestLongPoll(t *testing.T) {
+	e := newEnv(t, testConfig())
+	ctx := e.ctx()
+	o := e.newOrder(0)
+	req, _ := http.NewRequest(http.MethodGet, e.url+"/v1/orders/"+o.id, nil)
+	req.Header.Set("Authorization", "Bearer "+o.token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	etag := resp.Header.Get("ETag")
+	if etag == "" {
+		t.Fatal("no ETag")
+	}
+	req, _ = http.NewRequest(http.MethodGet, e.url+"/v1/orders/"+o.id+"?wait=300ms", nil)
+	req.Header.Set("Authorization", "Bearer "+o.token)
+	req.Header.Set("If-None-Match", etag)
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotModified {
+		t.Fatalf("unchanged long-poll: %d", resp.StatusCode)
+	}
+	// A share arrives during the wait: the poll returns with it.
+	ns := nonces(t, o.first, 1, false)
+	go func() {
+		time.Sleep(200 * time.Millisecond)
+		_, _ = e.client.SubmitShares(context.Background(), o.id, o.token, shares(o.first, ns))
+	}()
+	start := time.Now()
+	got, err := e.client.WaitOrder(ctx, o.id, o.token, 20*time.Second)
+	if err != nil || got.Shares != 1 {
+		t.Fatalf("long-poll: %+v %v", got, err)
+	}
+	if time.Since(start) > 10*time.Second {
+		t.Fatalf("long-poll did not return at the change")
+	}
+	if _, err := http.Get(e.url + "/v1/orders/" + o.id + "?wait=nonsense"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestRestartKeepsOrders: the broker, store and chain stop and start again on the same
+// datadir; orders, tokens, credited work and assignments survive.
+func TestRestartKeepsOrders(t *testing.T) {
+	e := newEnv(t, testConfig())
+	ctx := e.ctx()
+	o := e.newOrder(0)
+	if _, err := e.client.SubmitShares(ctx, o.id, o.token, shares(o.first, nonces(t, o.first, 3, false))); err != nil {
+		t.Fatal(err)
+	}
+	e.stop()
+	e.start()
+	got, err := e.client.Order(ctx, o.id, o.token)
+	if err != nil || got.State != "working" || got.Shares != 3 {
+		t.Fatalf("after restart: %+v %v", got, err)
+	}
+	// Work continues on a new assignment; the old one is stale (new jobs after restart).
+	a, err := e.client.Assignment(ctx, o.id, o.token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := e.client.SubmitShares(ctx, o.id, o.token, shares(a, nonces(t, a, 13, false)))
+	if err != nil || r.Order.State != "paid" || r.Order.Shares != 16 {
+		t.Fatalf("after restart, 13 more shares: %+v %v", r, err)
+	}
+}
