@@ -75,16 +75,16 @@ func (n *Node) CheckTx(ctx context.Context, msg *wire.MsgTx, pending []*wire.Msg
 	if msg.HasWitness() && !segwit {
 		return chain.TxCheck{}, txErr(chain.TxNonStandard, nil, "the transaction has witness data but segwit is not active for the next block (height %d)", nextHeight)
 	}
+	weight := blockchain.GetTransactionWeight(tx)
+	if weight > maxStandardTxWeight {
+		return chain.TxCheck{}, txErr(chain.TxTooLarge, nil, "weight %d is above the standard limit of %d", weight, maxStandardTxWeight)
+	}
 	if err := mempool.CheckTransactionStandard(tx, nextHeight, mtp, mempool.DefaultMinRelayTxFee, maxTxVersion); err != nil {
 		reason := chain.TxNonStandard
 		if !blockchain.IsFinalizedTransaction(tx, nextHeight, mtp) {
 			reason = chain.TxNotFinal
 		}
 		return chain.TxCheck{}, txErr(reason, err, "%v", err)
-	}
-	weight := blockchain.GetTransactionWeight(tx)
-	if weight > maxStandardTxWeight {
-		return chain.TxCheck{}, txErr(chain.TxTooLarge, nil, "weight %d is above the standard limit of %d", weight, maxStandardTxWeight)
 	}
 
 	// Outputs created and spent by the active orders' transactions.

@@ -62,6 +62,38 @@ func TestCheckTx(t *testing.T) {
 	child := e.spend(t, 0, parent)
 	rival := e.spend(t, 1, e.coinbaseAt(t, 11))
 
+	// Finality, relative locks and standardness: re-signed after the change.
+	resign := func(tx *wire.MsgTx, values ...int64) *wire.MsgTx {
+		if err := e.key.Sign(tx, values); err != nil {
+			t.Fatal(err)
+		}
+		return tx
+	}
+	cb12, cb13, cb14, cb15 := e.coinbaseAt(t, 12), e.coinbaseAt(t, 13), e.coinbaseAt(t, 14), e.coinbaseAt(t, 15)
+	lockedHeight := e.spend(t, 0, cb12)
+	lockedHeight.LockTime = segwitHeight + 10
+	lockedHeight.TxIn[0].Sequence = wire.MaxTxInSequenceNum - 1
+	resign(lockedHeight, cb12.TxOut[0].Value)
+	relLocked := e.spend(t, 0, cb13) // 500 blocks after height 13
+	relLocked.TxIn[0].Sequence = 500
+	resign(relLocked, cb13.TxOut[0].Value)
+	relOpen := e.spend(t, 0, cb14) // 100 blocks after height 14: long past
+	relOpen.TxIn[0].Sequence = 100
+	resign(relOpen, cb14.TxOut[0].Value)
+	relTimeLocked := e.spend(t, 0, cb15) // 65535 * 512 s after block 14's median time
+	relTimeLocked.TxIn[0].Sequence = wire.SequenceLockTimeIsSeconds | 0xffff
+	resign(relTimeLocked, cb15.TxOut[0].Value)
+	dust := e.spend(t, 0, cb12)
+	dust.TxOut[0].Value -= 1
+	dust.AddTxOut(wire.NewTxOut(1, e.key.PkScript))
+	resign(dust, cb12.TxOut[0].Value)
+	tooLarge := e.spend(t, 0, cb12)
+	tooLarge.AddTxOut(wire.NewTxOut(0, append([]byte{0x6a}, make([]byte, 100_000)...)))
+	resign(tooLarge, cb12.TxOut[0].Value)
+	version3 := e.spend(t, 0, cb12)
+	version3.Version = 3
+	resign(version3, cb12.TxOut[0].Value)
+
 	for _, tc := range []struct {
 		name    string
 		tx      *wire.MsgTx
@@ -86,6 +118,13 @@ func TestCheckTx(t *testing.T) {
 		{name: "signed by another key", tx: wrongKey, reason: chain.TxScript},
 		{name: "outputs above inputs", tx: overspend, reason: chain.TxInvalid},
 		{name: "immature coinbase", tx: immature, reason: chain.TxImmature},
+		{name: "lock time in the future", tx: lockedHeight, reason: chain.TxNotFinal},
+		{name: "relative lock of 500 blocks", tx: relLocked, reason: chain.TxNotFinal, msg: "BIP 68"},
+		{name: "relative lock of 100 blocks, met", tx: relOpen},
+		{name: "relative time lock", tx: relTimeLocked, reason: chain.TxNotFinal, msg: "median time"},
+		{name: "dust output", tx: dust, reason: chain.TxNonStandard, msg: "dust"},
+		{name: "too large", tx: tooLarge, reason: chain.TxTooLarge, msg: "weight"},
+		{name: "version 3", tx: version3, reason: chain.TxNonStandard, msg: "version"},
 		{name: "unconfirmed parent in the mempool", tx: unconfirmedParent, reason: chain.TxMissingInputs, msg: "not confirmed"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
