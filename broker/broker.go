@@ -64,6 +64,7 @@ type Broker struct {
 	blocksFound    atomic.Int64
 	rate           *rateMeter
 	refreshNow     chan struct{}
+	targets        targetCache
 }
 
 // activeOrder is what the broker keeps in memory about a working or paid order.

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
@@ -96,18 +97,12 @@ func (b *Broker) submitWork(ctx context.Context, w Work) (ShareResult, error) {
 	if !(w.ShareDiff > 0) {
 		return res, problem(KindBadShare, "share difficulty %g is not positive", w.ShareDiff)
 	}
-	version := w.Version
-	if version == 0 {
-		version = job.Version
-	}
-	hdr := job.Header(w.Extranonce1, w.Extranonce2, version, w.NTime, w.Nonce)
-	sum := miner.Sum(&hdr)
+	hdr, sum, err := b.checkShare(job, &w)
 	res.Hash = chainhash.Hash(sum)
-	res.Achieved = chain.HashDifficulty(&res.Hash)
-	target := miner.TargetFromBig(chain.DifficultyTarget(w.ShareDiff))
-	if !target.Meets(&sum) {
-		return res, problem(KindLowDifficulty, "hash %s reaches difficulty %.6g, below the share difficulty %.6g", res.Hash, res.Achieved, w.ShareDiff)
+	if err != nil {
+		return res, err
 	}
+	res.Achieved = chain.HashDifficulty(&res.Hash)
 	// Judge staleness before a block of this share moves the tip.
 	stale := job.PrevHash != b.Tip().Hash
 	if job.netTarget.Meets(&sum) {
@@ -140,6 +135,44 @@ func (b *Broker) submitWork(ctx context.Context, w Work) (ShareResult, error) {
 		b.watch.notify(w.OrderID)
 	}
 	return res, nil
+}
+
+// checkShare rebuilds the header of a share and checks it against the share target:
+// one header hash and a comparison (the merkle root per extranonce and the share
+// target per difficulty are cached).
+func (b *Broker) checkShare(job *Job, w *Work) (miner.Header, [32]byte, error) {
+	version := w.Version
+	if version == 0 {
+		version = job.Version
+	}
+	hdr := job.Header(w.Extranonce1, w.Extranonce2, version, w.NTime, w.Nonce)
+	sum := miner.Sum(&hdr)
+	target := b.targets.get(w.ShareDiff)
+	if !target.Meets(&sum) {
+		h := chainhash.Hash(sum)
+		return hdr, sum, problem(KindLowDifficulty, "hash %s reaches difficulty %.6g, below the share difficulty %.6g", h, chain.HashDifficulty(&h), w.ShareDiff)
+	}
+	return hdr, sum, nil
+}
+
+// targetCache maps share difficulties to targets; sessions use few distinct ones.
+type targetCache struct {
+	mu sync.Mutex
+	m  map[float64]miner.Target
+}
+
+func (c *targetCache) get(d float64) miner.Target {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if t, ok := c.m[d]; ok {
+		return t
+	}
+	if c.m == nil || len(c.m) > 4096 {
+		c.m = make(map[float64]miner.Target)
+	}
+	t := miner.TargetFromBig(chain.DifficultyTarget(d))
+	c.m[d] = t
+	return t
 }
 
 // notWorking explains why an order takes no shares.
