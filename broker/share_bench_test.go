@@ -85,4 +85,3 @@ func BenchmarkShareCheck(b *testing.B) {
 		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "hashes/s")
 	})
 }
-
