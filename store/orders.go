@@ -180,6 +180,9 @@ func (s *Store) AllOrders(ctx context.Context) ([]*Order, error) {
 // such as PaidAt, MinedAt, BlockHash, Height or Reason, sets State and UpdatedAt, writes
 // the mutable columns and records an event (from, to, detail). It returns the new order.
 //
+// update runs inside the transaction on the store's only write connection: it must not
+// call the Store.
+//
 // The immutable fields (ID, TokenHash, Txid, RawTx, Fee, VSize, CreatedAt,
 // IdempotencyKey, RequestHash) keep their stored values even if update changes them.
 func (s *Store) Transition(ctx context.Context, id string, from []State, to State, detail string, update func(*Order)) (*Order, error) {

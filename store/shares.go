@@ -55,6 +55,7 @@ type shareWriter struct {
 	selOrder, insShare, updOrder, insEvent *sql.Stmt
 
 	groups, shares, accepted, duplicates, failed, maxGroup atomic.Uint64
+	sent                                                   atomic.Uint64 // shares handed to the writer
 }
 
 func newShareWriter(s *Store) (*shareWriter, error) {
@@ -144,6 +145,7 @@ func (s *Store) RecordShare(ctx context.Context, sh *Share) (ShareResult, error)
 	select {
 	case w.queue <- req:
 		w.mu.RUnlock()
+		w.sent.Add(1)
 	case <-ctx.Done():
 		w.mu.RUnlock()
 		return ShareResult{}, fmt.Errorf("store: record share: %w", ctx.Err())
