@@ -389,6 +389,55 @@ func TestFaults(t *testing.T) {
 			t.Fatalf("event %+v from a broken node", ev)
 		}
 	})
+	t.Run("node errors are never rejections", func(t *testing.T) {
+		// A node that fails mid-operation must not turn into a TxError or a
+		// BlockError: the broker would reject an order or drop a block for it.
+		tx, _ := witnessSpend(t)
+		block := &wire.MsgBlock{Header: wire.BlockHeader{Version: 4, Bits: 0x207fffff}}
+		block.AddTransaction(tx)
+		for _, method := range []string{"getblockchaininfo", "getdeploymentinfo", "gettxout", "getblocktemplate", "submitblock", "getbestblockhash", "getblockheader"} {
+			for _, fault := range []string{`{"jsonrpc":"2.0","result":"00`, `{"jsonrpc":"2.0","error":{"code":-1,"message":"internal"},"id":%d}`} {
+				f, srv := newFakeCore(t)
+				n := coreNode(t, srv)
+				tip := chainhash.DoubleHashH([]byte("tip"))
+				f.on("getblockchaininfo", func([]json.RawMessage) (any, *coreError) {
+					return map[string]any{"blocks": 300, "bestblockhash": tip.String(), "mediantime": 1764199000}, nil
+				})
+				f.on("getdeploymentinfo", func([]json.RawMessage) (any, *coreError) {
+					return map[string]any{"deployments": map[string]any{"segwit": map[string]any{"active": true}}}, nil
+				})
+				f.on("submitblock", func([]json.RawMessage) (any, *coreError) { return nil, nil })
+				f.on("getbestblockhash", func([]json.RawMessage) (any, *coreError) { return tip.String(), nil })
+				f.on("getblockheader", func([]json.RawMessage) (any, *coreError) {
+					return map[string]any{"confirmations": -1, "height": 5}, nil
+				})
+				// Every request is answered with the fault once the method is reached.
+				f.mu.Lock()
+				if strings.Contains(fault, "%d") {
+					f.handlers[method] = func([]json.RawMessage) (any, *coreError) { return nil, &coreError{-1, "internal"} }
+				} else {
+					f.raw[method] = fault
+				}
+				f.mu.Unlock()
+				var errs []error
+				_, err := n.CheckTx(ctx, tx, nil)
+				errs = append(errs, err)
+				errs = append(errs, n.Propose(ctx, block))
+				errs = append(errs, n.SubmitBlock(ctx, block))
+				for i, err := range errs {
+					var te *chain.TxError
+					var be *chain.BlockError
+					if err != nil && (errors.As(err, &te) || errors.As(err, &be)) && !errors.Is(err, chain.ErrUnavailable) {
+						// A BlockError is right only for the stale check, which
+						// needs working getbestblockhash/getblockheader answers.
+						if !(i == 2 && method != "getbestblockhash" && method != "getblockheader" && method != "submitblock") {
+							t.Fatalf("%s fault %.30q, call %d: %v is a rejection", method, fault, i, err)
+						}
+					}
+				}
+			}
+		}
+	})
 	t.Run("block not found is an answer", func(t *testing.T) {
 		// Core 28 answers a 2.0 request with HTTP 200 and an error object; a 1.0
 		// request (as sent to btcd) with HTTP 500 and both keys.

@@ -159,6 +159,19 @@ func asUnavailable(err error) error {
 	return fmt.Errorf("%w: %w", chain.ErrUnavailable, err)
 }
 
+// isNotFound tells whether err is the node's "block/transaction not found" answer.
+func isNotFound(err error) bool {
+	code, ok := rpcCode(err)
+	return ok && code == codeNotFound
+}
+
+// isOutOfRange tells whether err is getblockhash's answer for a height above the tip
+// (btcd -1, Core -8).
+func isOutOfRange(err error) bool {
+	code, ok := rpcCode(err)
+	return ok && (code == -1 || code == -8)
+}
+
 func rpcCode(err error) (int, bool) {
 	var e *RPCError
 	if errors.As(err, &e) {
@@ -237,7 +250,8 @@ func (n *Node) rawHeader(ctx context.Context, hash chainhash.Hash) (*wire.BlockH
 }
 
 // mainChainHeight returns the height of hash when it is in the main chain and -1
-// when the node knows it only on a side branch. An unknown block is an *RPCError.
+// when the node knows it only on a side branch. An unknown block is an *RPCError with
+// codeNotFound; any other failure wraps chain.ErrUnavailable.
 func (n *Node) mainChainHeight(ctx context.Context, hash chainhash.Hash) (int32, error) {
 	var hv headerVerbose
 	if err := n.rpc.call(ctx, "getblockheader", &hv, hash.String(), true); err != nil {
@@ -247,7 +261,10 @@ func (n *Node) mainChainHeight(ctx context.Context, hash chainhash.Hash) (int32,
 		// btcd answers the verbose form only for main-chain blocks; check the
 		// block exists at all.
 		if _, err2 := n.rawHeader(ctx, hash); err2 != nil {
-			return 0, err2
+			if isNotFound(err2) {
+				return 0, err2
+			}
+			return 0, asUnavailable(err2)
 		}
 		return -1, nil
 	}
@@ -256,10 +273,10 @@ func (n *Node) mainChainHeight(ctx context.Context, hash chainhash.Hash) (int32,
 	}
 	var at string
 	if err := n.rpc.call(ctx, "getblockhash", &at, hv.Height); err != nil {
-		if _, ok := rpcCode(err); ok {
+		if isOutOfRange(err) {
 			return -1, nil // the chain got shorter meanwhile
 		}
-		return 0, err
+		return 0, asUnavailable(err)
 	}
 	if at != hash.String() {
 		return -1, nil
@@ -504,7 +521,7 @@ func (n *Node) SubmitBlock(ctx context.Context, block *wire.MsgBlock) error {
 	}
 	height, err := n.mainChainHeight(ctx, hash)
 	if err != nil {
-		if _, ok := rpcCode(err); ok {
+		if isNotFound(err) {
 			return &chain.BlockError{Hash: hash, Reason: fmt.Sprintf("the node does not have the block after submitblock answered %s", answer(reason))}
 		}
 		return asUnavailable(err)
@@ -592,11 +609,21 @@ func (n *Node) txInBlock(ctx context.Context, txid, block chainhash.Hash) (chain
 		Tx []string `json:"tx"`
 	}
 	if err := n.rpc.call(ctx, "getblock", &r, block.String(), 1); err != nil {
-		if code, ok := rpcCode(err); ok && code == codeNotFound {
+		if _, ok := rpcCode(err); !ok {
+			return chain.TxStatus{}, false, err
+		}
+		if isNotFound(err) {
 			return chain.TxStatus{}, false, nil
 		}
-		// btcd answers verbose getblock only for main-chain blocks.
-		if _, ok := rpcCode(err); ok {
+		// btcd answers verbose getblock only for main-chain blocks (an internal
+		// error otherwise): find out whether that is why.
+		height, err2 := n.mainChainHeight(ctx, block)
+		switch {
+		case isNotFound(err2):
+			return chain.TxStatus{}, false, nil
+		case err2 != nil:
+			return chain.TxStatus{}, false, err2
+		case height < 0:
 			return chain.TxStatus{}, false, nil
 		}
 		return chain.TxStatus{}, false, asUnavailable(err)
@@ -614,7 +641,7 @@ func (n *Node) txInBlock(ctx context.Context, txid, block chainhash.Hash) (chain
 	}
 	height, err := n.mainChainHeight(ctx, block)
 	if err != nil {
-		if _, ok := rpcCode(err); ok {
+		if isNotFound(err) {
 			return chain.TxStatus{}, false, nil
 		}
 		return chain.TxStatus{}, false, asUnavailable(err)

@@ -166,7 +166,7 @@ func (n *Node) pollOnce(ctx context.Context, view **chainView) (chain.TipEvent, 
 		for hh := v.tip.Height; hh >= v.low; hh-- {
 			var at string
 			if err := n.rpc.call(ctx, "getblockhash", &at, hh); err != nil {
-				if _, ok := rpcCode(err); ok {
+				if isOutOfRange(err) {
 					continue // above the new tip
 				}
 				return chain.TipEvent{}, false, asUnavailable(err)
