@@ -1,0 +1,171 @@
+package stratumpool
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/proofow/powbroker/broker"
+	"github.com/proofow/powbroker/store"
+	"github.com/proofow/powbroker/stratum"
+)
+
+// Pool is the broker as a stratum.Pool.
+type Pool struct {
+	b      *broker.Broker
+	tokens sync.Map // order id -> token, to describe an order after a refused share
+}
+
+var _ stratum.Pool = (*Pool)(nil)
+
+// New returns the adapter for b.
+func New(b *broker.Broker) *Pool { return &Pool{b: b} }
+
+// Message describes an order for its miners; it always starts "order <id> is <state>".
+func Message(o *store.Order) string {
+	switch o.State {
+	case store.StateWorking:
+		return fmt.Sprintf("order %s is working: %.6g of %.6g work units", o.ID, o.CreditedWork, o.RequiredWork)
+	case store.StatePaid:
+		return fmt.Sprintf("order %s is paid: enough work arrived, its transaction waits in the pooled block template; stop mining it", o.ID)
+	case store.StateMined, store.StateConfirmed:
+		return fmt.Sprintf("order %s is %s: its transaction is in block %s at height %d; stop mining it", o.ID, o.State, o.BlockHash, o.Height)
+	default:
+		msg := fmt.Sprintf("order %s is %s", o.ID, o.State)
+		if o.Reason != "" {
+			msg += ": " + o.Reason
+		}
+		return msg
+	}
+}
+
+func account(o *store.Order) stratum.Account {
+	return stratum.Account{ID: o.ID, State: string(o.State), Working: o.State == store.StateWorking, Message: Message(o)}
+}
+
+// Authorize resolves an order token.
+func (p *Pool) Authorize(ctx context.Context, token string) (stratum.Account, error) {
+	o, err := p.b.AuthorizeToken(ctx, token)
+	if err != nil {
+		if broker.KindOf(err) == broker.KindNotFound {
+			return stratum.Account{}, stratum.Errorf(stratum.CodeUnauthorized, "unknown worker: the worker name must be an order token (%s...)", broker.TokenPrefix)
+		}
+		return stratum.Account{}, fmt.Errorf("authorize: %w", err)
+	}
+	p.tokens.Store(o.ID, token)
+	acc := account(o)
+	if acc.Working {
+		if j := p.b.CurrentJob(); j != nil && !j.HasOrder(o.ID) {
+			p.b.RefreshSoon()
+		}
+	}
+	return acc, nil
+}
+
+// Extranonce1 hands out a unique extranonce1.
+func (p *Pool) Extranonce1(ctx context.Context) ([]byte, error) { return p.b.NewExtranonce1(ctx) }
+
+// AccountChanged is closed at the next change of the order.
+func (p *Pool) AccountChanged(id string) <-chan struct{} { return p.b.OrderChanged(id) }
+
+// Job converts a broker job: the version loses every bit of the rolling mask.
+func Job(j *broker.Job) *stratum.Job {
+	sj := &stratum.Job{
+		ID: j.ID, PrevHash: j.PrevHash, Coinb1: j.Assembly.Coinb1, Coinb2: j.Assembly.Coinb2,
+		Version: uint32(j.Version) &^ stratum.DefaultVersionMask, Bits: j.Bits, NTime: j.NTime,
+		Extranonce2Size: j.Assembly.Extranonce2Size, Clean: j.Clean, NetDifficulty: j.NetworkDifficulty(),
+		Carries: j.HasOrder,
+	}
+	sj.Branch = make([][32]byte, len(j.Assembly.Branch))
+	for i, h := range j.Assembly.Branch {
+		sj.Branch[i] = h
+	}
+	return sj
+}
+
+// Jobs delivers the broker's jobs converted, the newest one when the reader is slow.
+func (p *Pool) Jobs() (<-chan *stratum.Job, func()) {
+	in, cancel := p.b.Jobs()
+	out := make(chan *stratum.Job, 1)
+	stop := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-stop:
+				return
+			case j := <-in:
+				if j == nil {
+					continue
+				}
+				sj := Job(j)
+				select {
+				case <-out: // replace a job nobody took yet
+				default:
+				}
+				select {
+				case out <- sj:
+				case <-stop:
+					return
+				}
+			}
+		}
+	}()
+	var once sync.Once
+	return out, func() {
+		once.Do(func() {
+			close(stop)
+			cancel()
+		})
+	}
+}
+
+// Submit sends a share through the broker's share path.
+func (p *Pool) Submit(ctx context.Context, s stratum.Share) (stratum.Accepted, error) {
+	res, err := p.b.SubmitWork(ctx, broker.Work{
+		OrderID: s.Account, JobID: s.JobID, Extranonce1: s.Extranonce1, Extranonce2: s.Extranonce2,
+		NTime: s.NTime, Nonce: s.Nonce, Version: int32(s.Version), ShareDiff: s.Difficulty, Worker: s.Worker,
+	})
+	if err != nil {
+		return stratum.Accepted{}, p.stratumError(ctx, s.Account, err)
+	}
+	acc := stratum.Account{ID: s.Account, State: string(res.OrderState), Working: res.OrderState == store.StateWorking}
+	if !acc.Working {
+		acc = p.describe(ctx, s.Account, acc)
+	}
+	return stratum.Accepted{Difficulty: res.Difficulty, Block: res.Block, Account: acc}, nil
+}
+
+// describe fills an account's message from the stored order.
+func (p *Pool) describe(ctx context.Context, id string, fallback stratum.Account) stratum.Account {
+	if tok, ok := p.tokens.Load(id); ok {
+		if o, err := p.b.AuthorizeToken(ctx, tok.(string)); err == nil {
+			return account(o)
+		}
+	}
+	if fallback.Message == "" {
+		fallback.Message = fmt.Sprintf("order %s is %s", id, fallback.State)
+	}
+	return fallback
+}
+
+// stratumError maps broker problems to Stratum codes.
+func (p *Pool) stratumError(ctx context.Context, order string, err error) error {
+	var be *broker.Error
+	if !errors.As(err, &be) {
+		return err
+	}
+	switch be.Kind {
+	case broker.KindStaleJob:
+		return &stratum.Error{Code: stratum.CodeStale, Message: be.Detail}
+	case broker.KindDuplicateShare:
+		return &stratum.Error{Code: stratum.CodeDuplicate, Message: be.Detail}
+	case broker.KindLowDifficulty:
+		return &stratum.Error{Code: stratum.CodeLowDifficulty, Message: be.Detail}
+	case broker.KindOrderComplete, broker.KindExpired, broker.KindOrderClosed, broker.KindNotFound:
+		acc := p.describe(ctx, order, stratum.Account{ID: order, State: string(be.Kind), Message: be.Detail})
+		return &stratum.Error{Code: stratum.CodeUnauthorized, Message: acc.Message}
+	default:
+		return &stratum.Error{Code: stratum.CodeOther, Message: be.Detail}
+	}
+}
