@@ -3,7 +3,9 @@ package rpcnode_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -150,6 +152,32 @@ func TestCheckTx(t *testing.T) {
 				t.Fatal("a rejection must not be 'unavailable'")
 			}
 		})
+	}
+
+	// Concurrent use: the answers stay the same (run with -race to check the
+	// mempool index's locking).
+	var wg sync.WaitGroup
+	errs := make(chan error, 100)
+	for range 4 {
+		wg.Go(func() {
+			for range 10 {
+				if _, err := e.node.CheckTx(ctx, zeroFee, nil); err != nil {
+					errs <- err
+				}
+				var te *chain.TxError
+				if _, err := e.node.CheckTx(ctx, conflict, nil); !errors.As(err, &te) || te.Reason != chain.TxConflict {
+					errs <- fmt.Errorf("conflict: %v", err)
+				}
+				if _, err := e.node.Template(ctx); err != nil {
+					errs <- err
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatalf("concurrent use: %v", err)
 	}
 
 	// btcd's gettxout does not see mempool spends (hence CheckTx's mempool index):
