@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/btcsuite/btcd/blockchain"
 	"github.com/btcsuite/btcd/btcutil"
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"github.com/btcsuite/btcd/mempool"
@@ -193,6 +194,15 @@ func TestCheckTx(t *testing.T) {
 	tmpl, err := e.node.Template(ctx)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// The node's template carries its mempool transaction with fee, weight and sigops.
+	if len(tmpl.Transactions) != 1 || tmpl.Transactions[0].Tx.TxHash() != inMempool.TxHash() ||
+		tmpl.Transactions[0].Fee != 10000 || tmpl.Transactions[0].Weight != blockchain.GetTransactionWeight(btcutil.NewTx(inMempool)) ||
+		tmpl.Transactions[0].SigOpCost != 1 {
+		t.Fatalf("template transactions %+v", tmpl.Transactions)
+	}
+	if want := blockchain.CalcBlockSubsidy(tmpl.Height, e.node.Params()) + 10000; tmpl.CoinbaseValue != want {
+		t.Fatalf("coinbase value %d, want subsidy + fee %d", tmpl.CoinbaseValue, want)
 	}
 	b := e.assemble(t, tmpl, templateTx(zeroFee, 0), templateTx(parent, 0), templateTx(child, 0))
 	if err := e.node.Propose(ctx, b); err != nil {

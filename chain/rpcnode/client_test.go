@@ -1,10 +1,17 @@
 package rpcnode
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/proofow/powbroker/chain"
 )
 
 func TestDecodeResponse(t *testing.T) {
@@ -89,4 +96,26 @@ func FuzzDecodeResponse(f *testing.F) {
 			t.Fatalf("accepted an invalid result %q from %q", res, data)
 		}
 	})
+}
+
+// TestResponseSizeLimit: a body above the limit is refused, not read to the end.
+func TestResponseSizeLimit(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var req rpcRequest
+		json.NewDecoder(r.Body).Decode(&req)
+		fmt.Fprintf(w, `{"result":"%s","error":null,"id":%d}`, strings.Repeat("a", 1000), req.ID)
+	}))
+	defer srv.Close()
+	c := newClient(srv.URL, "u", "p", "1.0", time.Second)
+	defer c.close()
+	c.maxBody = 500
+	err := c.call(context.Background(), "getbestblockhash", nil)
+	if !errors.Is(err, chain.ErrUnavailable) || !strings.Contains(err.Error(), "larger than 500") {
+		t.Fatalf("oversized response: %v", err)
+	}
+	c.maxBody = 2000
+	var s string
+	if err := c.call(context.Background(), "getbestblockhash", &s); err != nil || len(s) != 1000 {
+		t.Fatalf("response within the limit: %d bytes, %v", len(s), err)
+	}
 }
