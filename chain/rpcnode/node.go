@@ -141,7 +141,7 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	return n, nil
 }
 
-// Close releases idle connections.
+// Close releases idle connections. Tips goroutines end with their contexts.
 func (n *Node) Close() error {
 	n.rpc.close()
 	return nil
