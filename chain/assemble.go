@@ -53,7 +53,7 @@ type Assembly struct {
 	Coinb1, Coinb2  []byte
 	Extranonce2Size int
 	Branch          []chainhash.Hash
-	Witness         bool // the coinbase carries a witness commitment and reserved value
+	Witness         bool  // the coinbase carries a witness commitment and reserved value
 	Fees            int64 // of the extra transactions
 	Weight          int64 // of the non-coinbase transactions
 	SigOpCost       int64
