@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/btcsuite/btcd/btcutil"
+	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"github.com/btcsuite/btcd/txscript"
 	"github.com/btcsuite/btcd/wire"
 	"github.com/proofow/powbroker/broker"
@@ -23,24 +24,7 @@ func TestFailedWhenInputSpentElsewhere(t *testing.T) {
 	o := e.newOrder(0)
 	tx := decodeTx(t, e.orderTx(o))
 
-	// The faucet key signs a different spend of the same output.
-	wifText, err := os.ReadFile(filepath.Join(e.chain.Dir(), "faucet.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	wif, err := btcutil.DecodeWIF(strings.TrimSpace(string(wifText)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	prevScript, _ := txscript.PayToAddrScript(e.chain.FaucetAddress())
-	rival := wire.NewMsgTx(2)
-	rival.AddTxIn(wire.NewTxIn(&tx.TxIn[0].PreviousOutPoint, nil, nil))
-	rival.AddTxOut(wire.NewTxOut(tx.TxOut[0].Value/2, prevScript))
-	sig, err := txscript.SignatureScript(rival, 0, prevScript, txscript.SigHashAll, wif.PrivKey, wif.CompressPubKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rival.TxIn[0].SignatureScript = sig
+	rival := e.rivalSpend(tx)
 	if _, err := e.chain.GenerateOn(ctx, e.tipHash(t), 1, []*wire.MsgTx{rival}); err != nil {
 		t.Fatalf("mine the rival: %v", err)
 	}
@@ -155,5 +139,62 @@ func TestRestartKeepsOrders(t *testing.T) {
 	r, err := e.client.SubmitShares(ctx, o.id, o.token, shares(a, nonces(t, a, 13, false)))
 	if err != nil || r.Order.State != "paid" || r.Order.Shares != 16 {
 		t.Fatalf("after restart, 13 more shares: %+v %v", r, err)
+	}
+}
+
+// rivalSpend signs, with the faucet key, another spend of tx's first input.
+func (e *env) rivalSpend(tx *wire.MsgTx) *wire.MsgTx {
+	t := e.t
+	wifText, err := os.ReadFile(filepath.Join(e.chain.Dir(), "faucet.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wif, err := btcutil.DecodeWIF(strings.TrimSpace(string(wifText)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	prevScript, _ := txscript.PayToAddrScript(e.chain.FaucetAddress())
+	rival := wire.NewMsgTx(2)
+	rival.AddTxIn(wire.NewTxIn(&tx.TxIn[0].PreviousOutPoint, nil, nil))
+	rival.AddTxOut(wire.NewTxOut(tx.TxOut[0].Value/2, prevScript))
+	sig, err := txscript.SignatureScript(rival, 0, prevScript, txscript.SigHashAll, wif.PrivKey, wif.CompressPubKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rival.TxIn[0].SignatureScript = sig
+	return rival
+}
+
+// TestReorgToConflict: the order's block is replaced by a longer branch in which a
+// rival spend of its input is confirmed: mined -> paid -> failed.
+func TestReorgToConflict(t *testing.T) {
+	e := newEnv(t, testConfig())
+	ctx := e.ctx()
+	o := e.newOrder(0)
+	if _, err := e.client.SubmitShares(ctx, o.id, o.token, shares(o.first, nonces(t, o.first, 1, true))); err != nil {
+		t.Fatal(err)
+	}
+	mined := e.waitState(o, "mined")
+	var bh chainhash.Hash
+	_ = chainhash.Decode(&bh, mined.BlockHash)
+	blk, _, err := e.chain.Block(ctx, bh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rival := e.rivalSpend(decodeTx(t, e.orderTx(o)))
+	if _, err := e.chain.GenerateOn(ctx, blk.Header.PrevBlock, 2, []*wire.MsgTx{rival}); err != nil {
+		t.Fatalf("rival branch: %v", err)
+	}
+	failed := e.waitState(o, "failed")
+	if !strings.Contains(failed.Reason, rival.TxHash().String()) {
+		t.Fatalf("reason %q", failed.Reason)
+	}
+	evs, _ := e.client.Events(ctx, o.id, o.token)
+	var path []string
+	for _, ev := range evs {
+		path = append(path, ev.To)
+	}
+	if strings.Join(path, " ") != "working mined paid failed" {
+		t.Fatalf("events %v", path)
 	}
 }
