@@ -350,6 +350,7 @@ func TestDifficultyChangeMidJob(t *testing.T) {
 		t.Fatalf("d= password gave difficulty %g", c2.diff)
 	}
 	// A suggestion above the network difficulty is capped at it.
+	c2.notes = nil
 	c2.call("mining.suggest_difficulty", 1000)
 	c2.waitMethod("mining.set_difficulty")
 	if nd := e.broker.CurrentJob().NetworkDifficulty(); c2.diff != nd {
