@@ -97,7 +97,7 @@ func open(ctx context.Context, path string, opt Options, migrations fs.FS, synch
 
 	common := "_journal_mode=WAL&_busy_timeout=10000&_foreign_keys=on"
 	wdb, err := sql.Open("sqlite3", path+"?"+common+"&_synchronous="+synchronous+
-		"&_txlock=immediate&_cache_size=-32768")
+		"&_txlock=immediate&_cache_size=-65536")
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}

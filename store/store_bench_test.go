@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -48,6 +49,7 @@ func BenchmarkRecordShare(b *testing.B) {
 			par := bc.callers / runtime.GOMAXPROCS(0)
 			b.SetParallelism(max(1, par))
 			var seq atomic.Uint64
+			cpu0 := processCPU()
 			b.ResetTimer()
 			start := time.Now()
 			b.RunParallel(func(pb *testing.PB) {
@@ -68,9 +70,19 @@ func BenchmarkRecordShare(b *testing.B) {
 			b.StopTimer()
 			st := s.Stats()
 			b.ReportMetric(float64(b.N)/el.Seconds(), "shares/s")
+			b.ReportMetric(float64((processCPU()-cpu0).Microseconds())/float64(b.N), "cpu-µs/share")
 			if st.Groups > 0 {
 				b.ReportMetric(float64(st.Shares)/float64(st.Groups), "shares/group")
 			}
 		})
 	}
+}
+
+// processCPU is the user+system CPU time of this process so far.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
