@@ -823,3 +823,65 @@ func TestMetaAndReserve(t *testing.T) {
 		t.Fatalf("%d values reserved, want 60", len(seen))
 	}
 }
+
+func TestLookups(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t)
+	states := []State{StateWorking, StatePaid, StateWorking, StateExpired}
+	for i, st := range states {
+		o := testOrder(fmt.Sprintf("o%d", i), 1)
+		o.State = st
+		if i%2 == 0 {
+			o.IdempotencyKey = fmt.Sprintf("key%d", i)
+		}
+		mustCreate(t, s, o)
+	}
+	tests := []struct {
+		name   string
+		lookup func() (*Order, error)
+		wantID string
+	}{
+		{"token hash", func() (*Order, error) { return s.OrderByTokenHash(ctx, hashOf("token", "o3")) }, "o3"},
+		{"unknown token hash", func() (*Order, error) { return s.OrderByTokenHash(ctx, hashOf("token", "zz")) }, ""},
+		{"idempotency key", func() (*Order, error) { return s.OrderByIdempotencyKey(ctx, "key2") }, "o2"},
+		{"unknown idempotency key", func() (*Order, error) { return s.OrderByIdempotencyKey(ctx, "key1") }, ""},
+		{"empty idempotency key", func() (*Order, error) { return s.OrderByIdempotencyKey(ctx, "") }, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			o, err := tc.lookup()
+			if tc.wantID == "" {
+				if !errors.Is(err, ErrNotFound) {
+					t.Fatalf("got %v, %v; want ErrNotFound", o, err)
+				}
+				return
+			}
+			if err != nil || o.ID != tc.wantID {
+				t.Fatalf("got %v, %v; want %s", o, err, tc.wantID)
+			}
+		})
+	}
+	counts, err := s.CountOrders(ctx)
+	want := map[State]int{StateWorking: 2, StatePaid: 1, StateExpired: 1}
+	if err != nil || !reflect.DeepEqual(counts, want) {
+		t.Fatalf("CountOrders = %v, %v; want %v", counts, err, want)
+	}
+	// The token lookup uses an index, not a table scan.
+	var plan string
+	rows, err := s.rdb.Query(`EXPLAIN QUERY PLAN SELECT id FROM orders WHERE token_hash = ?`, []byte{1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var id, parent, notused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &notused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan += detail + ";"
+	}
+	rows.Close()
+	if !strings.Contains(plan, "orders_token_hash") {
+		t.Fatalf("query plan %q does not use orders_token_hash", plan)
+	}
+}
