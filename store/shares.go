@@ -126,14 +126,8 @@ func (w *shareWriter) stop() {
 // an order_events row "enough work: X of Y units", BecamePaid=true). A share for an
 // unknown order fails alone with an error wrapping ErrNotFound.
 func (s *Store) RecordShare(ctx context.Context, sh *Share) (ShareResult, error) {
-	if sh == nil {
-		return ShareResult{}, errors.New("store: nil share")
-	}
-	if sh.OrderID == "" {
-		return ShareResult{}, errors.New("store: share without order id")
-	}
-	if math.IsNaN(sh.Difficulty) || math.IsInf(sh.Difficulty, 0) || sh.Difficulty < 0 {
-		return ShareResult{}, fmt.Errorf("store: share %x: bad difficulty %v", sh.HeaderHash, sh.Difficulty)
+	if err := checkShare(sh); err != nil {
+		return ShareResult{}, err
 	}
 	req := shareReq{sh: sh, resp: make(chan shareResp, 1)}
 	w := s.shares
@@ -157,6 +151,61 @@ func (s *Store) RecordShare(ctx context.Context, sh *Share) (ShareResult, error)
 		// The share may still be committed; it is simply not acknowledged.
 		return ShareResult{}, fmt.Errorf("store: record share: %w", ctx.Err())
 	}
+}
+
+func checkShare(sh *Share) error {
+	if sh == nil {
+		return errors.New("store: nil share")
+	}
+	if sh.OrderID == "" {
+		return errors.New("store: share without order id")
+	}
+	if math.IsNaN(sh.Difficulty) || math.IsInf(sh.Difficulty, 0) || sh.Difficulty < 0 {
+		return fmt.Errorf("store: share %x: bad difficulty %v", sh.HeaderHash, sh.Difficulty)
+	}
+	return nil
+}
+
+// RecordShares records several shares as RecordShare does, in the given order, queuing
+// them all before waiting so that they share group commits (one HTTP post carrying many
+// proofs waits for one or two commits, not one per share). results[i] and errs[i] belong
+// to shares[i].
+func (s *Store) RecordShares(ctx context.Context, shares []*Share) (results []ShareResult, errs []error) {
+	results = make([]ShareResult, len(shares))
+	errs = make([]error, len(shares))
+	reqs := make([]shareReq, len(shares))
+	w := s.shares
+	w.mu.RLock()
+	for i, sh := range shares {
+		if errs[i] = checkShare(sh); errs[i] != nil {
+			continue
+		}
+		if w.closed {
+			errs[i] = ErrClosed
+			continue
+		}
+		req := shareReq{sh: sh, resp: make(chan shareResp, 1)}
+		select {
+		case w.queue <- req:
+			w.sent.Add(1)
+			reqs[i] = req
+		case <-ctx.Done():
+			errs[i] = fmt.Errorf("store: record share: %w", ctx.Err())
+		}
+	}
+	w.mu.RUnlock()
+	for i, req := range reqs {
+		if req.resp == nil {
+			continue
+		}
+		select {
+		case r := <-req.resp:
+			results[i], errs[i] = r.res, r.err
+		case <-ctx.Done():
+			errs[i] = fmt.Errorf("store: record share: %w", ctx.Err())
+		}
+	}
+	return results, errs
 }
 
 // Stats reports the share writer's counters.

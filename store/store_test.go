@@ -885,3 +885,45 @@ func TestLookups(t *testing.T) {
 		t.Fatalf("query plan %q does not use orders_token_hash", plan)
 	}
 }
+
+func TestRecordShares(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t, filepath.Join(t.TempDir(), "b.db"), Options{GroupDelay: time.Hour, GroupMax: 6})
+	mustCreate(t, s, testOrder("a", 3))
+	shares := []*Share{
+		{HeaderHash: hashOf(1), OrderID: "a", Difficulty: 1},
+		{HeaderHash: hashOf(2), OrderID: "a", Difficulty: 1},
+		{HeaderHash: hashOf(1), OrderID: "a", Difficulty: 1}, // duplicate within the batch
+		{HeaderHash: hashOf(3), OrderID: "nope", Difficulty: 1},
+		{HeaderHash: hashOf(4), OrderID: "a", Difficulty: -1},
+		{HeaderHash: hashOf(5), OrderID: "a", Difficulty: 1},
+		{HeaderHash: hashOf(6), OrderID: "a", Difficulty: 1},
+	}
+	res, errs := s.RecordShares(ctx, shares)
+	want := []ShareResult{
+		{OrderState: StateWorking, CreditedWork: 1},
+		{OrderState: StateWorking, CreditedWork: 2},
+		{Duplicate: true, OrderState: StateWorking, CreditedWork: 2},
+		{}, {},
+		{OrderState: StatePaid, CreditedWork: 3, BecamePaid: true},
+		{OrderState: StatePaid, CreditedWork: 4},
+	}
+	wantErr := []bool{false, false, false, true, true, false, false}
+	for i := range shares {
+		if (errs[i] != nil) != wantErr[i] || res[i] != want[i] {
+			t.Errorf("share %d: %+v, %v; want %+v, error %v", i, res[i], errs[i], want[i], wantErr[i])
+		}
+	}
+	if !errors.Is(errs[3], ErrNotFound) {
+		t.Errorf("unknown order: %v", errs[3])
+	}
+	// All valid shares were queued before any wait, so they went into one group.
+	if st := s.Stats(); st.Groups != 1 || st.MaxGroup != 6 {
+		t.Errorf("stats %+v, want one group of 6", st)
+	}
+	s.Close()
+	_, errs = s.RecordShares(ctx, shares[:1])
+	if !errors.Is(errs[0], ErrClosed) {
+		t.Fatalf("after Close: %v", errs[0])
+	}
+}
