@@ -49,6 +49,8 @@ type Broker struct {
 	active map[string]*activeOrder  // working and paid orders: in templates
 	spends map[wire.OutPoint]string // outpoint -> id of the active order spending it
 	tip    chain.Tip
+	// unread are connected blocks that could not be read yet (node unavailable).
+	unread []chainhash.Hash
 	en1    struct{ next, end uint64 }
 	dirty  bool
 
@@ -76,6 +78,9 @@ type activeOrder struct {
 	state   store.State
 	created time.Time
 	expires time.Time
+	// parked keeps the order out of templates until the next tip: its transaction
+	// cannot be mined on this chain now (missing or immature inputs), which may change.
+	parked bool
 }
 
 // New checks the options and returns a broker; call Run to start it.
@@ -191,6 +196,7 @@ func (b *Broker) Run(ctx context.Context) error {
 			b.mu.Lock()
 			dirty := b.dirty
 			b.mu.Unlock()
+			b.retryUnread(ctx)
 			j := b.jobs.cur()
 			if dirty || j == nil || time.Since(j.Created) > 30*time.Second || !b.ready.Load() {
 				b.refresh(ctx, false)
@@ -314,6 +320,38 @@ func (b *Broker) activeSnapshot() []*activeOrder {
 		return out[i].created.Before(out[j].created)
 	})
 	return out
+}
+
+// templateOrders are the active orders that go into templates.
+func (b *Broker) templateOrders() []*activeOrder {
+	all := b.activeSnapshot()
+	out := all[:0]
+	for _, a := range all {
+		b.mu.Lock()
+		parked := a.parked
+		b.mu.Unlock()
+		if !parked {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// unpark lets every parked order try the templates again.
+func (b *Broker) unpark() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, a := range b.active {
+		a.parked = false
+	}
+}
+
+func (b *Broker) park(id string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if a, ok := b.active[id]; ok {
+		a.parked = true
+	}
 }
 
 func (b *Broker) orderByTxid(txid chainhash.Hash) *activeOrder {

@@ -24,11 +24,41 @@ func (b *Broker) handleTip(ctx context.Context, ev chain.TipEvent) {
 		b.log.Info("chain reorganized", "disconnected", len(ev.Disconnected), "connected", len(ev.Connected), "height", ev.Tip.Height)
 		b.handleDisconnected(ctx, ev.Disconnected)
 	}
-	for _, h := range ev.Connected {
-		b.handleConnected(ctx, h)
-	}
+	b.mu.Lock()
+	connected := append(b.unread, ev.Connected...)
+	b.unread = nil
+	b.mu.Unlock()
+	b.readConnected(ctx, connected)
 	b.updateConfirmations(ctx, ev.Tip)
+	b.unpark()
 	b.refresh(ctx, true)
+}
+
+// readConnected handles connected blocks in order; blocks that cannot be read now (the
+// node is unavailable) are kept and read at the next tip or refresh, so no order misses
+// its block because of a node error.
+func (b *Broker) readConnected(ctx context.Context, hashes []chainhash.Hash) {
+	for i, h := range hashes {
+		if err := b.handleConnected(ctx, h); err != nil {
+			b.log.Warn("connected block not read yet; will retry", "block", h, "err", err)
+			b.mu.Lock()
+			b.unread = append(append([]chainhash.Hash(nil), hashes[i:]...), b.unread...)
+			b.mu.Unlock()
+			return
+		}
+	}
+}
+
+// retryUnread reads blocks left unread by an earlier node error.
+func (b *Broker) retryUnread(ctx context.Context) {
+	b.mu.Lock()
+	pending := b.unread
+	b.unread = nil
+	b.mu.Unlock()
+	if len(pending) > 0 {
+		b.readConnected(ctx, pending)
+		b.updateConfirmations(ctx, b.Tip())
+	}
 }
 
 func (b *Broker) handleDisconnected(ctx context.Context, hashes []chainhash.Hash) {
@@ -62,11 +92,13 @@ func (b *Broker) handleDisconnected(ctx context.Context, hashes []chainhash.Hash
 	}
 }
 
-func (b *Broker) handleConnected(ctx context.Context, hash chainhash.Hash) {
+func (b *Broker) handleConnected(ctx context.Context, hash chainhash.Hash) error {
 	blk, height, err := b.backend.Block(ctx, hash)
 	if err != nil {
-		b.log.Error("read connected block", "block", hash, "err", err)
-		return
+		return fmt.Errorf("read block %s: %w", hash, err)
+	}
+	if height < 0 {
+		return nil // left the main chain again before we read it
 	}
 	for _, tx := range blk.Transactions[1:] {
 		txid := tx.TxHash()
@@ -100,6 +132,7 @@ func (b *Broker) handleConnected(ctx context.Context, hash chainhash.Hash) {
 			b.failOrder(ctx, id, detail)
 		}
 	}
+	return nil
 }
 
 func (b *Broker) failOrder(ctx context.Context, id, detail string) {
@@ -135,24 +168,35 @@ func (b *Broker) updateConfirmations(ctx context.Context, tip chain.Tip) {
 	}
 }
 
-// orderRefused handles an order whose transaction the chain no longer accepts in a block.
+// orderRefused handles an order whose transaction the chain refuses in a block. A
+// transaction that can never be mined (an input spent by another confirmed transaction,
+// a script or consensus failure) fails the order; one whose inputs are missing or not
+// mature yet (for example after a reorg to a shorter chain, or a node that restarted
+// with a fresh regtest chain) is parked until the next tip: the order is not lost.
 func (b *Broker) orderRefused(ctx context.Context, o *activeOrder, cause error) {
 	pending := b.pendingTxs(o.id)
-	if _, err := b.backend.CheckTx(ctx, o.tx, pending); err != nil {
-		var te *chain.TxError
-		if errors.As(err, &te) {
+	_, err := b.backend.CheckTx(ctx, o.tx, pending)
+	var te *chain.TxError
+	if errors.As(err, &te) {
+		switch te.Reason {
+		case chain.TxMissingInputs, chain.TxImmature, chain.TxNotFinal, chain.TxConflict:
+		case chain.TxAlreadyMined:
+			return // the tip event that mined it will move it
+		default:
 			b.failOrder(ctx, o.id, "the transaction became invalid: "+te.Error())
 			return
 		}
+		cause = te
 	}
-	_ = b.store.SetReason(ctx, o.id, "left out of the block template: "+cause.Error())
+	b.park(o.id)
+	_ = b.store.SetReason(ctx, o.id, "left out of the block template until the chain changes: "+cause.Error())
 }
 
 // expire moves working orders past their deadline to expired.
 func (b *Broker) expire(ctx context.Context) {
 	now := time.Now()
 	for _, a := range b.activeSnapshot() {
-		if a.state != store.StateWorking || a.expires.IsZero() || now.Before(a.expires) {
+		if state, _ := b.activeState(a.id); state != store.StateWorking || a.expires.IsZero() || now.Before(a.expires) {
 			continue
 		}
 		_, err := b.store.Transition(ctx, a.id, []store.State{store.StateWorking}, store.StateExpired,

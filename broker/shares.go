@@ -103,8 +103,11 @@ func (b *Broker) submitWork(ctx context.Context, w Work) (ShareResult, error) {
 		return res, err
 	}
 	res.Achieved = chain.HashDifficulty(&res.Hash)
-	// Judge staleness before a block of this share moves the tip.
+	// Judge staleness and the order's state before a block of this share moves the
+	// tip (and mines the order).
 	stale := job.PrevHash != b.Tip().Hash
+	state, active := b.activeState(w.OrderID)
+	working := active && state == store.StateWorking
 	if job.netTarget.Meets(&sum) {
 		res.Block = true
 		res.BlockAccepted = b.submitBlock(ctx, job, w, &hdr)
@@ -115,7 +118,7 @@ func (b *Broker) submitWork(ctx context.Context, w Work) (ShareResult, error) {
 	if stale {
 		return reject(problem(KindStaleJob, "job %s was built on block %s, no longer the tip", job.ID, job.PrevHash))
 	}
-	if state, ok := b.activeState(w.OrderID); !ok || state != store.StateWorking {
+	if !working {
 		return reject(b.notWorking(ctx, w.OrderID))
 	}
 	rec, err := b.store.RecordShare(ctx, &store.Share{
