@@ -211,12 +211,15 @@ func (e *env) waitState(o order, state string) *api.Order {
 	e.t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
-		got, err := e.client.WaitOrder(e.ctx(), o.id, o.token, 2*time.Second)
+		got, err := e.client.Order(e.ctx(), o.id, o.token)
 		if err != nil {
-			e.t.Fatalf("wait order: %v", err)
+			e.t.Fatalf("order: %v", err)
 		}
 		if got.State == state {
 			return got
+		}
+		if _, err := e.client.WaitOrder(e.ctx(), o.id, o.token, 2*time.Second); err != nil {
+			e.t.Fatalf("wait order: %v", err)
 		}
 	}
 	got, _ := e.client.Order(e.ctx(), o.id, o.token)
