@@ -49,6 +49,7 @@ type Store struct {
 	rdb *sql.DB
 
 	shares *shareWriter
+	lock   *os.File // exclusive advisory lock on path+".lock", held until Close
 
 	closeOnce sync.Once
 	closeErr  error
@@ -94,6 +95,17 @@ func open(ctx context.Context, path string, opt Options, migrations fs.FS, synch
 			return nil, fmt.Errorf("store: create directory for %s: %w", path, err)
 		}
 	}
+
+	lock, err := lockFile(path + ".lock")
+	if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			lock.Close()
+		}
+	}()
 
 	common := "_journal_mode=WAL&_busy_timeout=10000&_foreign_keys=on"
 	wdb, err := sql.Open("sqlite3", path+"?"+common+"&_synchronous="+synchronous+
@@ -155,6 +167,8 @@ func open(ctx context.Context, path string, opt Options, migrations fs.FS, synch
 		return nil, fmt.Errorf("store: %s: %w", path, err)
 	}
 	s.shares = sw
+	s.lock = lock
+	ok = true
 	go sw.run()
 	return s, nil
 }
@@ -176,6 +190,9 @@ func (s *Store) Close() error {
 		}
 		if err := s.wdb.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("store: close writer: %w", err))
+		}
+		if err := s.lock.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("store: release lock: %w", err))
 		}
 		s.closeErr = errors.Join(errs...)
 	})

@@ -927,3 +927,20 @@ func TestRecordShares(t *testing.T) {
 		t.Fatalf("after Close: %v", errs[0])
 	}
 }
+
+func TestLock(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "l.db")
+	s := openTest(t, path, Options{})
+	if _, err := Open(ctx, path, Options{Logger: quietLogger()}); !errors.Is(err, ErrLocked) {
+		t.Fatalf("second Open while the first is open: %v, want ErrLocked", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s2, err := Open(ctx, path, Options{Logger: quietLogger()})
+	if err != nil {
+		t.Fatalf("Open after Close: %v", err)
+	}
+	s2.Close()
+}

@@ -118,4 +118,5 @@ var (
 	ErrIdempotencyReplay = errors.New("idempotency key reused with a different request")
 	ErrStateChanged      = errors.New("order state changed concurrently")
 	ErrClosed            = errors.New("store closed")
+	ErrLocked            = errors.New("database is in use by another process")
 )
