@@ -110,7 +110,11 @@ func shaniStream(s int, a, c string, m [4]string, t, r, slot string) []string {
 	}
 	schedule := func(gi int) {
 		add("SHA256MSG1 %s, %s", m[(gi-3)%4], m[gi%4])
-		add("MOVO %s, %s\n\tPALIGNR $4, %s, %s\n\tPADDD %s, %s", m[(gi-1)%4], t, m[(gi-2)%4], t, t, m[gi%4])
+		// In both blocks, words 9..12 (block 2) and 9..12 (hash 2) are zero padding: the
+		// W[i-7] terms of W16..W19 vanish.
+		if gi != 4 {
+			add("MOVO %s, %s\n\tPALIGNR $4, %s, %s\n\tPADDD %s, %s", m[(gi-1)%4], t, m[(gi-2)%4], t, t, m[gi%4])
+		}
 		add("SHA256MSG2 %s, %s", m[(gi-1)%4], m[gi%4])
 	}
 	// Block 2.
