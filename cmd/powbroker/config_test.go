@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/proofow/powbroker/chain/rpcnode"
 )
 
 // TestConfigFiles: every example config in configs/ loads strictly and validates.
@@ -24,6 +25,15 @@ func TestConfigFiles(t *testing.T) {
 			}
 			if err := c.Broker.WithDefaults(c.Net).Validate(); err != nil {
 				t.Fatal(err)
+			}
+			if c.Chain == "rpc" {
+				params, err := rpcnode.ParamsByName(c.Net)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := payoutScript(c.PayoutAddress, params, nil); err != nil {
+					t.Fatal(err)
+				}
 			}
 		})
 	}

@@ -9,17 +9,20 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 
 	"github.com/btcsuite/btcd/btcutil"
+	"github.com/btcsuite/btcd/chaincfg"
 	"github.com/btcsuite/btcd/txscript"
 	"github.com/proofow/powbroker/broker"
 	"github.com/proofow/powbroker/broker/api"
 	"github.com/proofow/powbroker/chain"
 	"github.com/proofow/powbroker/chain/embedded"
+	"github.com/proofow/powbroker/chain/rpcnode"
 	"github.com/proofow/powbroker/cmd/internal/cli"
 	"github.com/proofow/powbroker/store"
 )
@@ -31,8 +34,18 @@ type daemonConfig struct {
 	HTTP          string        `json:"http"`
 	PrivateBits   string        `json:"private_bits,omitempty"` // compact hex, e.g. 1d3fffff
 	PayoutAddress string        `json:"payout_address,omitempty"`
+	Chain         string        `json:"chain,omitempty"` // embedded (default) or rpc
+	RPC           rpcConfig     `json:"rpc,omitempty"`
 	LogLevel      string        `json:"log_level,omitempty"`
 	Broker        broker.Config `json:"broker"`
+}
+
+// rpcConfig reaches a btcd or bitcoind node.
+type rpcConfig struct {
+	URL  string `json:"url,omitempty"`
+	User string `json:"user,omitempty"`
+	Pass string `json:"pass,omitempty"`
+	Kind string `json:"kind,omitempty"` // btcd (default) or bitcoind
 }
 
 // loadConfigFile reads a JSON config strictly: unknown fields are errors.
@@ -53,8 +66,27 @@ func loadConfigFile(path string, into *daemonConfig) error {
 }
 
 func (c *daemonConfig) validate() error {
-	if c.Net != "regtest" && c.Net != "private" {
-		return cli.Usagef("--net must be regtest or private, not %q", c.Net)
+	switch c.Chain {
+	case "", "embedded":
+		if c.Net != "regtest" && c.Net != "private" {
+			return cli.Usagef("--net must be regtest or private, not %q", c.Net)
+		}
+	case "rpc":
+		if _, err := rpcnode.ParamsByName(c.Net); err != nil {
+			return cli.Usagef("--net %q: %v", c.Net, err)
+		}
+		u, err := url.Parse(c.RPC.URL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return cli.Usagef("--rpc-url %q: want http://host:port", c.RPC.URL)
+		}
+		if c.RPC.Kind != "" && c.RPC.Kind != "btcd" && c.RPC.Kind != "bitcoind" {
+			return cli.Usagef("--rpc-kind must be btcd or bitcoind, not %q", c.RPC.Kind)
+		}
+		if c.PayoutAddress == "" {
+			return cli.Usagef("--payout-address is required with --chain rpc")
+		}
+	default:
+		return cli.Usagef("--chain must be embedded or rpc, not %q", c.Chain)
 	}
 	if c.DataDir == "" {
 		return cli.Usagef("--datadir is required")
@@ -104,12 +136,14 @@ func newLogger(level string, w *os.File) *slog.Logger {
 
 // daemon is a running broker with its chain, store and HTTP listener.
 type daemon struct {
-	chain  *embedded.Chain
-	store  *store.Store
-	broker *broker.Broker
-	server *api.Server
-	ln     net.Listener
-	log    *slog.Logger
+	backend chain.Backend
+	chain   *embedded.Chain // nil with a node over RPC
+	node    *rpcnode.Node
+	store   *store.Store
+	broker  *broker.Broker
+	server  *api.Server
+	ln      net.Listener
+	log     *slog.Logger
 }
 
 // openDaemon opens the embedded chain, the store and the broker, and binds the HTTP
@@ -132,24 +166,40 @@ func (d *daemon) open(ctx context.Context, cfg daemonConfig) (err error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("datadir: %w", err)
 	}
-	d.chain, err = embedded.Open(ctx, embedded.Config{DataDir: cfg.DataDir, Net: cfg.Net, PrivateBits: bits, Logger: log.With("component", "chain")})
-	if err != nil {
-		return fmt.Errorf("embedded chain: %w", err)
+	var params *chaincfg.Params
+	var defaultPayout btcutil.Address
+	if cfg.Chain == "rpc" {
+		d.node, err = rpcnode.New(ctx, rpcnode.Config{URL: cfg.RPC.URL, User: cfg.RPC.User, Pass: cfg.RPC.Pass,
+			Kind: cfg.RPC.Kind, NetName: cfg.Net, Logger: log.With("component", "rpcnode")})
+		if err != nil {
+			return fmt.Errorf("node at %s: %w", cfg.RPC.URL, err)
+		}
+		d.backend, params = d.node, d.node.Params()
+	} else {
+		d.chain, err = embedded.Open(ctx, embedded.Config{DataDir: cfg.DataDir, Net: cfg.Net, PrivateBits: bits, Logger: log.With("component", "chain")})
+		if err != nil {
+			return fmt.Errorf("embedded chain: %w", err)
+		}
+		d.backend, params, defaultPayout = d.chain, d.chain.Params(), d.chain.FaucetAddress()
 	}
-	d.store, err = store.Open(ctx, filepath.Join(cfg.DataDir, cfg.Net, "powbroker.sqlite"), store.Options{Logger: log.With("component", "store")})
+	sub := cfg.Net
+	if cfg.Chain == "rpc" {
+		sub = "rpc-" + cfg.Net
+	}
+	d.store, err = store.Open(ctx, filepath.Join(cfg.DataDir, sub, "powbroker.sqlite"), store.Options{Logger: log.With("component", "store")})
 	if err != nil {
 		return fmt.Errorf("store: %w", err)
 	}
-	payout, err := payoutScript(cfg.PayoutAddress, d.chain)
+	payout, err := payoutScript(cfg.PayoutAddress, params, defaultPayout)
 	if err != nil {
 		return err
 	}
-	key, err := tokenKey(filepath.Join(cfg.DataDir, cfg.Net, "token.key"))
+	key, err := tokenKey(filepath.Join(cfg.DataDir, sub, "token.key"))
 	if err != nil {
 		return err
 	}
 	d.broker, err = broker.New(broker.Options{
-		Config: cfg.Broker, Net: cfg.Net, Backend: d.chain, Store: d.store,
+		Config: cfg.Broker, Net: cfg.Net, Backend: d.backend, Store: d.store,
 		PayoutScript: payout, TokenKey: key, Logger: log.With("component", "broker"),
 	})
 	if err != nil {
@@ -195,15 +245,18 @@ func (d *daemon) close() {
 			d.log.Error("close chain", "err", err)
 		}
 	}
+	if d.node != nil {
+		_ = d.node.Close()
+	}
 }
 
-func payoutScript(addr string, c *embedded.Chain) ([]byte, error) {
-	a := c.FaucetAddress()
+func payoutScript(addr string, params *chaincfg.Params, def btcutil.Address) ([]byte, error) {
+	a := def
 	if addr != "" {
 		var err error
-		a, err = btcutil.DecodeAddress(addr, c.Params())
-		if err != nil || !a.IsForNet(c.Params()) {
-			return nil, cli.Usagef("--payout-address %q is not an address of the %s network", addr, c.Params().Name)
+		a, err = btcutil.DecodeAddress(addr, params)
+		if err != nil || !a.IsForNet(params) {
+			return nil, cli.Usagef("--payout-address %q is not an address of the %s network", addr, params.Name)
 		}
 	}
 	s, err := txscript.PayToAddrScript(a)

@@ -46,6 +46,21 @@ When it listens it prints one line to stdout: {"ready":true,"http":"HOST:PORT"}.
 			if f.Changed("log-level") {
 				final.LogLevel = cfg.LogLevel
 			}
+			if f.Changed("chain") {
+				final.Chain = cfg.Chain
+			}
+			if f.Changed("rpc-url") {
+				final.RPC.URL = cfg.RPC.URL
+			}
+			if f.Changed("rpc-user") {
+				final.RPC.User = cfg.RPC.User
+			}
+			if f.Changed("rpc-pass") {
+				final.RPC.Pass = cfg.RPC.Pass
+			}
+			if f.Changed("rpc-kind") {
+				final.RPC.Kind = cfg.RPC.Kind
+			}
 			if err := final.validate(); err != nil {
 				return err
 			}
@@ -67,10 +82,15 @@ When it listens it prints one line to stdout: {"ready":true,"http":"HOST:PORT"}.
 	f := cmd.Flags()
 	f.StringVar(&configFile, "config", "", "JSON config file (see configs/); flags override it")
 	f.StringVar(&cfg.DataDir, "datadir", "", "directory for the chain, the database and keys (required)")
-	f.StringVar(&cfg.Net, "net", "regtest", "network: regtest or private")
+	f.StringVar(&cfg.Net, "net", "regtest", "network: regtest or private (embedded); regtest, testnet3, signet or mainnet (rpc)")
 	f.StringVar(&cfg.HTTP, "http", "127.0.0.1:8332", "HTTP API listen address (port 0 picks a free port)")
 	f.StringVar(&cfg.PrivateBits, "private-bits", "", "fixed difficulty of the private network, compact hex (default 1d3fffff)")
 	f.StringVar(&cfg.PayoutAddress, "payout-address", "", "address paid by found blocks (default: the faucet's)")
 	f.StringVar(&cfg.LogLevel, "log-level", "info", "debug, info, warn or error")
+	f.StringVar(&cfg.Chain, "chain", "embedded", "chain backend: embedded, or rpc (a btcd or bitcoind node)")
+	f.StringVar(&cfg.RPC.URL, "rpc-url", "", "node JSON-RPC URL, e.g. http://127.0.0.1:18334 (with --chain rpc)")
+	f.StringVar(&cfg.RPC.User, "rpc-user", "", "node RPC user")
+	f.StringVar(&cfg.RPC.Pass, "rpc-pass", "", "node RPC password (or in the config file)")
+	f.StringVar(&cfg.RPC.Kind, "rpc-kind", "btcd", "node kind: btcd or bitcoind")
 	return cmd
 }
