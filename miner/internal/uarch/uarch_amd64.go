@@ -9,3 +9,6 @@ func vprordYMM(n int)
 func vpadddZMM(n int)
 func addChain(n int)
 func cpuid7ebx() uint32
+func rnds2Palignr(n int)
+func rnds2Pshufd(n int)
+func rnds2Paddd(n int)

@@ -27,3 +27,9 @@ func BenchmarkRNDS2Throughput(b *testing.B) {
 func BenchmarkVPRORDZMM(b *testing.B) { bench(b, vprordZMM, 8, cpu.X86.HasAVX512F, "AVX-512F") }
 func BenchmarkVPRORDYMM(b *testing.B) { bench(b, vprordYMM, 8, cpu.X86.HasAVX512VL, "AVX-512VL") }
 func BenchmarkVPADDDZMM(b *testing.B) { bench(b, vpadddZMM, 8, cpu.X86.HasAVX512F, "AVX-512F") }
+
+// The kernels' SHA-NI loops mix SHA256RNDS2 with shuffles and adds; these show which of
+// them compete with it for an execution port (ns per SHA256RNDS2).
+func BenchmarkRNDS2WithPALIGNR(b *testing.B) { bench(b, rnds2Palignr, 8, hasSHA(), "SHA-NI") }
+func BenchmarkRNDS2WithPSHUFD(b *testing.B)  { bench(b, rnds2Pshufd, 8, hasSHA(), "SHA-NI") }
+func BenchmarkRNDS2WithPADDD(b *testing.B)   { bench(b, rnds2Paddd, 8, hasSHA(), "SHA-NI") }
