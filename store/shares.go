@@ -235,7 +235,10 @@ func (w *shareWriter) run() {
 		}
 		batch = append(batch[:0], first)
 		open := true
-		timer.Reset(opt.GroupDelay)
+		wait := opt.GroupDelay > 0
+		if wait {
+			timer.Reset(opt.GroupDelay)
+		}
 	collect:
 		for len(batch) < opt.GroupMax {
 			// Take what is already queued without touching the timer.
@@ -248,6 +251,10 @@ func (w *shareWriter) run() {
 				batch = append(batch, r)
 				continue
 			default:
+			}
+			if !wait {
+				// No delay: commit what was queued; more queues up during the commit.
+				break collect
 			}
 			select {
 			case r, ok := <-w.queue:

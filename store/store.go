@@ -30,7 +30,7 @@ const (
 
 // Options tunes a Store. The zero value is usable.
 type Options struct {
-	GroupDelay time.Duration // max wait to fill a share group (default 2ms)
+	GroupDelay time.Duration // max wait to fill a share group (default 2ms; negative: no wait, commit what is queued)
 	GroupMax   int           // max shares per group commit (default 2000)
 	Logger     *slog.Logger  // default slog.Default()
 }
@@ -81,7 +81,7 @@ func open(ctx context.Context, path string, opt Options, migrations fs.FS, synch
 	if strings.ContainsAny(path, "?#") {
 		return nil, fmt.Errorf("store: database path %q must not contain '?' or '#'", path)
 	}
-	if opt.GroupDelay <= 0 {
+	if opt.GroupDelay == 0 {
 		opt.GroupDelay = DefaultGroupDelay
 	}
 	if opt.GroupMax <= 0 {

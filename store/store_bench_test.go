@@ -27,6 +27,10 @@ func BenchmarkRecordShare(b *testing.B) {
 		{"FULL", 100, 0, 0},
 		{"FULL", 4000, 0, 0},
 		{"FULL", 1000, 500 * time.Microsecond, 0},
+		{"FULL", 1000, -1, 0}, // no wait: commit what is queued
+		{"FULL", 100, -1, 0},
+		{"FULL", 10, 0, 0},
+		{"FULL", 10, -1, 0},
 	} {
 		name := fmt.Sprintf("sync=%s/callers=%d/delay=%v/max=%d", bc.sync, bc.callers, bc.delay, bc.groupMax)
 		b.Run(name, func(b *testing.B) {

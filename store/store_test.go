@@ -564,8 +564,21 @@ func TestShareGroup(t *testing.T) {
 }
 
 func TestPaidExactlyOnceConcurrent(t *testing.T) {
+	for _, opt := range []Options{
+		{},               // defaults: 2 ms window, 2000 shares
+		{GroupDelay: -1}, // no wait
+		{GroupMax: 1},    // one share per commit
+		{GroupMax: 7, GroupDelay: 50 * time.Millisecond},
+	} {
+		t.Run(fmt.Sprintf("delay=%v/max=%d", opt.GroupDelay, opt.GroupMax), func(t *testing.T) {
+			testPaidExactlyOnce(t, opt)
+		})
+	}
+}
+
+func testPaidExactlyOnce(t *testing.T, opt Options) {
 	ctx := context.Background()
-	s := newStore(t)
+	s := openTest(t, filepath.Join(t.TempDir(), "p.db"), opt)
 	const (
 		workers  = 64
 		each     = 40
@@ -628,7 +641,8 @@ func TestPaidExactlyOnceConcurrent(t *testing.T) {
 		t.Fatalf("%d paid events", n)
 	}
 	st := s.Stats()
-	if st.Accepted != uint64(unique) || st.Duplicates != uint64(workers*each-unique) || st.Groups >= uint64(workers*each) {
+	if st.Accepted != uint64(unique) || st.Duplicates != uint64(workers*each-unique) ||
+		(opt.GroupMax != 1 && st.Groups >= uint64(workers*each)) {
 		t.Fatalf("stats %+v", st)
 	}
 }
