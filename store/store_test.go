@@ -97,6 +97,15 @@ func TestMigrations(t *testing.T) {
 			if err := s.rdb.QueryRow(`PRAGMA journal_mode`).Scan(&mode); err != nil || mode != "wal" {
 				t.Errorf("journal_mode = %q, %v", mode, err)
 			}
+			for pragma, want := range map[string]int{"synchronous": 2, "foreign_keys": 1, "wal_autocheckpoint": 10000} {
+				var got int
+				if err := s.wdb.QueryRow(`PRAGMA ` + pragma).Scan(&got); err != nil || got != want {
+					t.Errorf("writer PRAGMA %s = %d, %v; want %d", pragma, got, err, want)
+				}
+			}
+			if _, err := s.rdb.Exec(`INSERT INTO meta(key, value) VALUES('x', 'y')`); err == nil {
+				t.Error("a reader connection could write")
+			}
 		}},
 		{"reopen is idempotent and keeps data", func(t *testing.T, path string) {
 			s := openTest(t, path, Options{})
