@@ -130,20 +130,28 @@ func (c Config) withDefaults() Config {
 // preparedJob is a pool job with the shared part of its notify line rendered once.
 type preparedJob struct {
 	*Job
-	tail []byte // `,"prevhash","coinb1","coinb2",[...],"ver","bits","ntime",`
+	tail []byte // `,"prevhash","coinb1","coinb2",[...],"ver","bits",`: ntime and clean follow per session
 }
 
 func prepare(j *Job) *preparedJob {
 	n := Notify{PrevHash: j.PrevHash, Coinb1: j.Coinb1, Coinb2: j.Coinb2, Branch: j.Branch,
 		Version: j.Version, Bits: j.Bits, NTime: j.NTime}
 	p := n.Params()
-	b, _ := json.Marshal(p[1:8])
-	// b is `[...7 values...]`: keep the inside, framed by commas.
+	b, _ := json.Marshal(p[1:7])
+	// b is `[...6 values...]`: keep the inside, framed by commas.
 	tail := make([]byte, 0, len(b)+2)
 	tail = append(tail, ',')
 	tail = append(tail, b[1:len(b)-1]...)
 	tail = append(tail, ',')
 	return &preparedJob{Job: j, tail: tail}
+}
+
+// resumable is a disconnected session's extranonce1: until when it may be resumed,
+// and the last ntime its jobs carried (a resumed session continues from there, so
+// that no header it is sent repeats an earlier one).
+type resumable struct {
+	until time.Time
+	ntime uint32
 }
 
 // Stats counts what the server did.
@@ -163,7 +171,7 @@ type Server struct {
 	sessions map[*session]struct{}
 	perIP    map[string]int
 	en1Owner map[string]*session
-	resume   map[string]time.Time // extranonce1 -> resumable until
+	resume   map[string]resumable // by extranonce1
 	current  *preparedJob
 	mask     uint32
 	watches  map[string]*accountWatch
@@ -179,7 +187,7 @@ func NewServer(pool Pool, cfg Config) *Server {
 	return &Server{
 		cfg: cfg, pool: pool, log: cfg.Logger,
 		sessions: make(map[*session]struct{}), perIP: make(map[string]int),
-		en1Owner: make(map[string]*session), resume: make(map[string]time.Time),
+		en1Owner: make(map[string]*session), resume: make(map[string]resumable),
 		watches: make(map[string]*accountWatch), mask: cfg.VersionMask,
 	}
 }
@@ -306,7 +314,7 @@ func remoteIP(c net.Conn) string {
 // removeSession forgets a closed session and makes its extranonce1 resumable. The
 // caller passes the session's extranonce1 (the server's lock is never held while a
 // session's lock is taken).
-func (s *Server) removeSession(ss *session, en1 []byte) {
+func (s *Server) removeSession(ss *session, en1 []byte, ntime uint32) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.sessions[ss]; !ok {
@@ -320,7 +328,7 @@ func (s *Server) removeSession(ss *session, en1 []byte) {
 		k := string(en1)
 		if s.en1Owner[k] == ss {
 			delete(s.en1Owner, k)
-			s.resume[k] = time.Now().Add(s.cfg.ResumeTTL)
+			s.resume[k] = resumable{until: time.Now().Add(s.cfg.ResumeTTL), ntime: ntime}
 		}
 	}
 }
@@ -337,28 +345,28 @@ func (s *Server) swapExtranonce(ss *session, old, en1 []byte) {
 
 // extranonce1For returns the extranonce1 of a resumed session when the id names one
 // this server issued and no live session holds, else a fresh one from the pool.
-func (s *Server) extranonce1For(ctx context.Context, ss *session, sessionID string) ([]byte, bool, error) {
+func (s *Server) extranonce1For(ctx context.Context, ss *session, sessionID string) ([]byte, uint32, error) {
 	if b, err := hex.DecodeString(sessionID); err == nil && len(b) == 4 {
 		k := string(b)
 		s.mu.Lock()
-		until, ok := s.resume[k]
-		if ok && time.Now().Before(until) && s.en1Owner[k] == nil {
+		r, ok := s.resume[k]
+		if ok && time.Now().Before(r.until) && s.en1Owner[k] == nil {
 			delete(s.resume, k)
 			s.en1Owner[k] = ss
 			s.mu.Unlock()
-			return b, true, nil
+			return b, r.ntime, nil
 		}
 		s.mu.Unlock()
 	}
 	en1, err := s.pool.Extranonce1(ctx)
 	if err != nil {
-		return nil, false, err
+		return nil, 0, err
 	}
 	s.mu.Lock()
 	s.en1Owner[string(en1)] = ss
 	delete(s.resume, string(en1))
 	s.mu.Unlock()
-	return en1, false, nil
+	return en1, 0, nil
 }
 
 func (s *Server) setJob(j *Job) {
@@ -403,8 +411,8 @@ func (s *Server) housekeeping(ctx context.Context) {
 			for ss := range s.sessions {
 				all = append(all, ss)
 			}
-			for k, until := range s.resume {
-				if now.After(until) {
+			for k, r := range s.resume {
+				if now.After(r.until) {
 					delete(s.resume, k)
 				}
 			}

@@ -62,6 +62,11 @@ type session struct {
 	sent          [sentJobs]sentJob
 	lastDiff      float64
 	lastNotify    time.Time
+	// lastNTime is the ntime of the last job sent: every job a session (or the session
+	// resuming its extranonce1) gets carries a later ntime, so a miner that restarts
+	// extranonce2 at 0 for each job id never rebuilds a header it already hashed, even
+	// when the same pool job is sent again (difficulty change, refresh, resume).
+	lastNTime uint32
 }
 
 func newSession(s *Server, conn net.Conn, ip string) *session {
@@ -90,7 +95,10 @@ func (ss *session) run(ctx context.Context) {
 		ss.sem <- struct{}{}
 	}
 	wg.Wait()
-	ss.srv.removeSession(ss, ss.extranonce1())
+	ss.mu.Lock()
+	en1, ntime := ss.en1, ss.lastNTime
+	ss.mu.Unlock()
+	ss.srv.removeSession(ss, en1, ntime)
 	ss.mu.Lock()
 	ids := make([]string, 0, len(ss.accounts))
 	for id := range ss.accounts {
@@ -304,7 +312,7 @@ func (ss *session) handleSubscribe(ctx context.Context, req *Request) {
 	if len(req.Params) >= 2 {
 		sid, _ = paramString(req.Params[1])
 	}
-	en1, resumed, err := ss.srv.extranonce1For(ctx, ss, sid)
+	en1, ntime, err := ss.srv.extranonce1For(ctx, ss, sid)
 	if err != nil {
 		ss.srv.log.Error("stratum extranonce1", "err", err)
 		ss.replyErr(req, Errorf(CodeOther, "no extranonce available, try again"))
@@ -317,10 +325,11 @@ func (ss *session) handleSubscribe(ctx context.Context, req *Request) {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
 	ss.en1, ss.en2size, ss.subscribed = en1, en2, true
+	ss.lastNTime = max(ss.lastNTime, ntime)
 	if req.HasID() {
 		ss.enqueueLocked(appendResult(nil, req.ID, ss.subscribeResultLocked()))
 	}
-	ss.srv.log.Debug("stratum subscribed", "remote", ss.conn.RemoteAddr(), "extranonce1", hex.EncodeToString(en1), "resumed", resumed)
+	ss.srv.log.Debug("stratum subscribed", "remote", ss.conn.RemoteAddr(), "extranonce1", hex.EncodeToString(en1), "resumed", ntime != 0)
 	ss.activateLocked()
 }
 
@@ -431,6 +440,14 @@ func (ss *session) sendJobLocked(j *preparedJob, clean bool) {
 	b = strconv.AppendUint(b, ss.seq, 16)
 	b = append(b, '"')
 	b = append(b, j.tail...)
+	ntime := j.NTime
+	if ss.lastNTime >= ntime {
+		ntime = ss.lastNTime + 1
+	}
+	ss.lastNTime = ntime
+	b = append(b, '"')
+	b = append(b, Hex32(ntime)...)
+	b = append(b, `",`...)
 	b = strconv.AppendBool(b, clean)
 	b = append(b, "]}\n"...)
 	ss.enqueueLocked(b)

@@ -28,6 +28,7 @@ func newRoot() *cobra.Command {
 		newScanCmd(),
 		newBenchCmd(),
 		newAPICmd(),
+		newStratumCmd(),
 	)
 	return root
 }

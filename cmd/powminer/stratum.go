@@ -1,0 +1,119 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/proofow/powbroker/cmd/internal/cli"
+	"github.com/proofow/powbroker/stratum"
+)
+
+type stratumResult struct {
+	Order      string         `json:"order,omitempty"`
+	State      string         `json:"state,omitempty"`
+	Message    string         `json:"message,omitempty"`
+	Accepted   int            `json:"accepted"`
+	Rejected   map[string]int `json:"rejected"`
+	Hashes     uint64         `json:"hashes"`
+	Seconds    float64        `json:"seconds"`
+	Sessions   int            `json:"sessions"`
+	Difficulty float64        `json:"difficulty"`
+}
+
+// orderMessage reads the broker's "order <id> is <state>..." messages (client.show_message
+// and error 24 texts).
+func orderMessage(msg string) (id, state string, ok bool) {
+	f := strings.Fields(msg)
+	if len(f) < 4 || f[0] != "order" || f[2] != "is" {
+		return "", "", false
+	}
+	return f[1], strings.TrimRight(f[3], ":;,."), true
+}
+
+func newStratumCmd() *cobra.Command {
+	var (
+		rawURL, user, password, kernelName string
+		threads                            int
+		asJSON, verbose                    bool
+	)
+	c := &cobra.Command{
+		Use:   "stratum --url stratum+tcp://HOST:PORT --user TOKEN [--threads N]",
+		Short: "Mine for an order over Stratum v1 until the broker says it is complete",
+		Long: `Mine over Stratum v1: configure version rolling, subscribe, authorize with the order
+token as worker name, follow the server's jobs, difficulty and extranonce, submit shares and
+reconnect with backoff. Exits 0 when the broker says the order is paid or mined, 1 when it
+expired, failed or was canceled, or when the token is refused.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if rawURL == "" || user == "" {
+				return cli.Usagef("--url and --user are required")
+			}
+			if _, err := stratum.ParseURL(rawURL); err != nil {
+				return cli.Usagef("--url: %v", err)
+			}
+			if threads < 1 {
+				return cli.Usagef("--threads must be at least 1, got %d", threads)
+			}
+			k, err := pickKernel(kernelName)
+			if err != nil {
+				return err
+			}
+			level := slog.LevelWarn
+			if verbose {
+				level = slog.LevelInfo
+			}
+			log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+			res := stratumResult{Rejected: map[string]int{}}
+			start := time.Now()
+			st, err := stratum.Mine(cmd.Context(), stratum.MinerOptions{
+				URL: rawURL, User: user, Password: password, Kernel: k, Threads: threads, Logger: log,
+				Stop: func(msg string) (bool, error) {
+					id, state, ok := orderMessage(msg)
+					if !ok {
+						return false, nil
+					}
+					res.Order, res.State, res.Message = id, state, msg
+					switch state {
+					case "paid", "mined", "confirmed":
+						return true, nil
+					case "expired", "failed", "canceled":
+						return true, fmt.Errorf("order %s is %s: %s", id, state, msg)
+					}
+					return false, nil
+				},
+			})
+			res.Accepted, res.Hashes, res.Sessions, res.Difficulty = st.Accepted, st.Hashes, st.Sessions, st.Difficulty
+			res.Seconds = time.Since(start).Seconds()
+			for code, n := range st.Rejected {
+				res.Rejected[fmt.Sprint(code)] = n
+			}
+			out := cmd.OutOrStdout()
+			if asJSON {
+				b, _ := json.Marshal(res)
+				fmt.Fprintln(out, string(b))
+			} else if res.State != "" {
+				fmt.Fprintf(out, "order %s is %s: %d shares accepted, %d hashes in %.1f s\n", res.Order, res.State, res.Accepted, res.Hashes, res.Seconds)
+			}
+			if errors.Is(err, stratum.ErrUnauthorized) {
+				return fmt.Errorf("the pool refused the worker: %w", err)
+			}
+			return err
+		},
+	}
+	f := c.Flags()
+	f.StringVar(&rawURL, "url", "", "Stratum server, stratum+tcp://HOST:PORT")
+	f.StringVar(&user, "user", "", "worker name: the order token (an optional .rigname suffix is allowed)")
+	f.StringVar(&password, "password", "x", "password (d=<difficulty> suggests a start difficulty)")
+	f.IntVar(&threads, "threads", 1, "hashing threads")
+	f.StringVar(&kernelName, "kernel", "", "hashing kernel (default: the fastest on this CPU)")
+	f.BoolVar(&asJSON, "json", false, "print one JSON object at the end")
+	f.BoolVar(&verbose, "verbose", false, "log the session on stderr")
+	return c
+}

@@ -1,0 +1,509 @@
+package stratum
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/proofow/powbroker/chain"
+	"github.com/proofow/powbroker/miner"
+)
+
+// MinerOptions configure Mine.
+type MinerOptions struct {
+	URL       string // stratum+tcp://HOST:PORT
+	User      string // worker name (for powbroker: the order token)
+	Password  string
+	UserAgent string
+	Kernel    miner.Kernel // nil = miner.Best()
+	Threads   int          // 0 = 1
+	// Stop is asked about every client.show_message and every error 24 message; when
+	// it says stop, Mine returns its error (nil for a normal end).
+	Stop func(message string) (stop bool, err error)
+	// OnShare, when set, sees the outcome of every submitted share (code 0 = accepted).
+	OnShare    func(code int, message string)
+	MaxBackoff time.Duration // between reconnects (default 30 s)
+	Logger     *slog.Logger
+}
+
+// MinerStats count what Mine did.
+type MinerStats struct {
+	Hashes     uint64
+	Accepted   int
+	Rejected   map[int]int // by error code
+	Blocks     int
+	Jobs       int
+	Sessions   int // successful handshakes (1 + reconnects)
+	Difficulty float64
+	Extranonce []string // extranonce1 values used, in order
+}
+
+// ErrUnauthorized is returned when the server refuses the worker for good.
+var ErrUnauthorized = errors.New("stratum: worker not authorized")
+
+// errReconnect asks Mine to connect again at once (client.reconnect).
+var errReconnect = errors.New("stratum: server asked to reconnect")
+
+// Mine connects to a Stratum server and mines for the worker until ctx ends or Stop
+// says so: it configures version rolling, subscribes (resuming its session after a
+// reconnect), subscribes to extranonce changes, authorizes, follows set_difficulty,
+// notify, set_extranonce and set_version_mask, rolls extranonce2, version bits and
+// nonces, submits shares and reconnects with backoff.
+func Mine(ctx context.Context, opt MinerOptions) (MinerStats, error) {
+	st := MinerStats{Rejected: map[int]int{}}
+	if opt.Kernel == nil {
+		opt.Kernel = miner.Best()
+	}
+	if opt.Threads <= 0 {
+		opt.Threads = 1
+	}
+	if opt.MaxBackoff <= 0 {
+		opt.MaxBackoff = 30 * time.Second
+	}
+	if opt.Logger == nil {
+		opt.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opt.UserAgent == "" {
+		opt.UserAgent = "powminer/1"
+	}
+	addr, err := ParseURL(opt.URL)
+	if err != nil {
+		return st, err
+	}
+	m := &mineRun{opt: opt, addr: addr, st: &st}
+	backoff := 200 * time.Millisecond
+	for {
+		done, err := m.session(ctx)
+		if done {
+			return st, err
+		}
+		if ctx.Err() != nil {
+			return st, ctx.Err()
+		}
+		if errors.Is(err, ErrUnauthorized) {
+			return st, err
+		}
+		wait := backoff
+		if errors.Is(err, errReconnect) {
+			wait = 100 * time.Millisecond
+		}
+		if m.authorized {
+			backoff = 200 * time.Millisecond
+		} else {
+			backoff = min(2*backoff, opt.MaxBackoff)
+		}
+		opt.Logger.Warn("stratum connection lost, reconnecting", "err", err, "in", wait)
+		select {
+		case <-ctx.Done():
+			return st, ctx.Err()
+		case <-time.After(wait):
+		}
+	}
+}
+
+// ParseURL reads stratum+tcp://HOST:PORT (or HOST:PORT) and returns HOST:PORT.
+func ParseURL(s string) (string, error) {
+	if !strings.Contains(s, "://") {
+		s = "stratum+tcp://" + s
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return "", fmt.Errorf("stratum URL %q: %w", s, err)
+	}
+	if u.Scheme != "stratum+tcp" && u.Scheme != "tcp" {
+		return "", fmt.Errorf("stratum URL %q: scheme must be stratum+tcp", s)
+	}
+	if _, port, err := net.SplitHostPort(u.Host); err != nil || port == "" {
+		return "", fmt.Errorf("stratum URL %q: want stratum+tcp://HOST:PORT", s)
+	}
+	return u.Host, nil
+}
+
+type mineRun struct {
+	opt        MinerOptions
+	addr       string
+	st         *MinerStats
+	sessionID  string
+	authorized bool
+}
+
+type clientMsg struct {
+	ID     json.RawMessage   `json:"id"`
+	Method string            `json:"method"`
+	Params []json.RawMessage `json:"params"`
+	Result json.RawMessage   `json:"result"`
+	Error  json.RawMessage   `json:"error"`
+}
+
+func (m *clientMsg) errInfo() (int, string) {
+	if len(m.Error) == 0 || string(m.Error) == "null" {
+		return 0, ""
+	}
+	var e []json.RawMessage
+	if json.Unmarshal(m.Error, &e) != nil || len(e) < 2 {
+		return CodeOther, string(m.Error)
+	}
+	var code int
+	var msg string
+	_ = json.Unmarshal(e[0], &code)
+	_ = json.Unmarshal(e[1], &msg)
+	return code, msg
+}
+
+// client is one connection: a reader goroutine feeds every line to msgs.
+type client struct {
+	c      net.Conn
+	wmu    sync.Mutex
+	msgs   chan *clientMsg
+	nextID int
+	err    error
+}
+
+func dialClient(ctx context.Context, addr string) (*client, error) {
+	d := net.Dialer{Timeout: 10 * time.Second}
+	c, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	cl := &client{c: c, msgs: make(chan *clientMsg, 256), nextID: 1}
+	go func() {
+		defer close(cl.msgs)
+		r := bufio.NewReaderSize(c, 64<<10)
+		for {
+			line, err := r.ReadBytes('\n')
+			if err != nil {
+				cl.err = err
+				return
+			}
+			m := &clientMsg{}
+			if json.Unmarshal(line, m) != nil {
+				continue
+			}
+			cl.msgs <- m
+		}
+	}()
+	return cl, nil
+}
+
+func (cl *client) send(method string, params ...any) (int, error) {
+	cl.wmu.Lock()
+	defer cl.wmu.Unlock()
+	id := cl.nextID
+	cl.nextID++
+	if params == nil {
+		params = []any{}
+	}
+	b, err := json.Marshal(map[string]any{"id": id, "method": method, "params": params})
+	if err != nil {
+		return 0, err
+	}
+	_ = cl.c.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	_, err = cl.c.Write(append(b, '\n'))
+	return id, err
+}
+
+// minerJob is a notify with what was in force when it arrived.
+type minerJob struct {
+	epoch   int // clean jobs seen before it; a later clean job makes it stale
+	n       *Notify
+	diff    float64
+	en1     []byte
+	en2size int
+}
+
+type found struct {
+	job     *minerJob
+	en2     []byte
+	version uint32
+	bits    uint32
+	nonce   uint32
+}
+
+// session runs one connection; done reports that Mine should return err.
+func (m *mineRun) session(ctx context.Context) (done bool, err error) {
+	opt := m.opt
+	cl, err := dialClient(ctx, m.addr)
+	if err != nil {
+		return false, err
+	}
+	defer cl.c.Close()
+	m.authorized = false
+	var backlog []*clientMsg
+	await := func(id int) (*clientMsg, error) {
+		timer := time.NewTimer(30 * time.Second)
+		defer timer.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			case <-timer.C:
+				return nil, errors.New("stratum: no reply within 30 s")
+			case msg, ok := <-cl.msgs:
+				if !ok {
+					return nil, fmt.Errorf("stratum: connection closed: %v", cl.err)
+				}
+				if msg.Method != "" {
+					backlog = append(backlog, msg)
+					continue
+				}
+				if string(msg.ID) == strconv.Itoa(id) {
+					return msg, nil
+				}
+			}
+		}
+	}
+	call := func(method string, params ...any) (*clientMsg, error) {
+		id, err := cl.send(method, params...)
+		if err != nil {
+			return nil, err
+		}
+		return await(id)
+	}
+	mask := uint32(0)
+	r, err := call("mining.configure", []string{"version-rolling", "subscribe-extranonce"},
+		map[string]any{"version-rolling.mask": Hex32(DefaultVersionMask), "version-rolling.min-bit-count": 2})
+	if err != nil {
+		return false, err
+	}
+	var conf map[string]json.RawMessage
+	if json.Unmarshal(r.Result, &conf) == nil && string(conf["version-rolling"]) == "true" {
+		var s string
+		_ = json.Unmarshal(conf["version-rolling.mask"], &s)
+		if v, err := ParseHex32(s); err == nil {
+			mask = v
+		}
+	}
+	sub := []any{opt.UserAgent}
+	if m.sessionID != "" {
+		sub = append(sub, m.sessionID)
+	}
+	if r, err = call("mining.subscribe", sub...); err != nil {
+		return false, err
+	}
+	var res []json.RawMessage
+	var en1hex string
+	var en2size int
+	if json.Unmarshal(r.Result, &res) != nil || len(res) < 3 || json.Unmarshal(res[1], &en1hex) != nil || json.Unmarshal(res[2], &en2size) != nil {
+		return false, fmt.Errorf("stratum: bad subscribe reply %s %s", r.Result, r.Error)
+	}
+	en1, err := hex.DecodeString(en1hex)
+	if err != nil || en2size < 1 || en2size > 16 {
+		return false, fmt.Errorf("stratum: bad extranonce in subscribe reply %s", r.Result)
+	}
+	m.sessionID = en1hex
+	m.st.Extranonce = append(m.st.Extranonce, en1hex)
+	if _, err := call("mining.extranonce.subscribe"); err != nil {
+		return false, err
+	}
+	if r, err = call("mining.authorize", opt.User, opt.Password); err != nil {
+		return false, err
+	}
+	if code, msg := r.errInfo(); code != 0 || string(r.Result) != "true" {
+		if opt.Stop != nil {
+			if stop, serr := opt.Stop(msg); stop {
+				return true, serr
+			}
+		}
+		return false, fmt.Errorf("%w: [%d] %s", ErrUnauthorized, code, msg)
+	}
+	m.authorized = true
+	m.st.Sessions++
+	opt.Logger.Info("stratum session", "server", m.addr, "extranonce1", en1hex, "version_mask", Hex32(mask))
+
+	diff := 1.0 // the Stratum default until set_difficulty
+	foundc := make(chan found, 1024)
+	var hashes atomic.Uint64
+	var scanCancel context.CancelFunc = func() {}
+	var scanWG sync.WaitGroup
+	stopScan := func() {
+		scanCancel()
+		scanWG.Wait()
+		m.st.Hashes += hashes.Swap(0)
+	}
+	defer stopScan()
+	pending := map[string]found{}
+	var current *minerJob
+	epoch := 0
+	startJob := func(j *minerJob) {
+		stopScan()
+		current = j
+		m.st.Jobs++
+		sctx, cancel := context.WithCancel(ctx)
+		scanCancel = cancel
+		scanWG.Add(1)
+		go func() {
+			defer scanWG.Done()
+			scanJob(sctx, opt, j, mask, foundc, &hashes)
+		}()
+	}
+	handle := func(msg *clientMsg) (bool, error) {
+		switch msg.Method {
+		case "mining.set_difficulty":
+			if len(msg.Params) > 0 {
+				var d float64
+				if json.Unmarshal(msg.Params[0], &d) == nil && d > 0 {
+					diff = d
+					m.st.Difficulty = d
+				}
+			}
+		case "mining.notify":
+			n, err := ParseNotify(msg.Params)
+			if err != nil {
+				opt.Logger.Warn("stratum: bad notify", "err", err)
+				return false, nil
+			}
+			if current == nil || n.Clean || n.JobID != current.n.JobID {
+				if n.Clean {
+					epoch++
+				}
+				startJob(&minerJob{epoch: epoch, n: n, diff: diff, en1: en1, en2size: en2size})
+			}
+		case "mining.set_extranonce":
+			var s string
+			if len(msg.Params) > 0 && json.Unmarshal(msg.Params[0], &s) == nil {
+				if b, err := hex.DecodeString(s); err == nil {
+					en1 = b
+					m.sessionID = s
+					m.st.Extranonce = append(m.st.Extranonce, s)
+				}
+			}
+			if len(msg.Params) > 1 {
+				_ = json.Unmarshal(msg.Params[1], &en2size)
+			}
+		case "mining.set_version_mask":
+			var s string
+			if len(msg.Params) > 0 && json.Unmarshal(msg.Params[0], &s) == nil {
+				if v, err := ParseHex32(s); err == nil {
+					mask = v
+					if current != nil {
+						startJob(current)
+					}
+				}
+			}
+		case "client.show_message":
+			var s string
+			if len(msg.Params) > 0 {
+				_ = json.Unmarshal(msg.Params[0], &s)
+			}
+			opt.Logger.Info("message from the pool", "message", s)
+			if opt.Stop != nil {
+				if stop, err := opt.Stop(s); stop {
+					return true, err
+				}
+			}
+		case "client.reconnect":
+			return false, errReconnect
+		case "":
+			f, ok := pending[string(msg.ID)]
+			if !ok {
+				return false, nil
+			}
+			delete(pending, string(msg.ID))
+			code, text := msg.errInfo()
+			if code == 0 && string(msg.Result) == "true" {
+				m.st.Accepted++
+			} else {
+				if code == 0 {
+					code = CodeOther
+				}
+				m.st.Rejected[code]++
+				opt.Logger.Debug("share rejected", "code", code, "message", text, "job", f.job.n.JobID)
+			}
+			if opt.OnShare != nil {
+				opt.OnShare(code, text)
+			}
+			if code == CodeUnauthorized && opt.Stop != nil {
+				if stop, err := opt.Stop(text); stop {
+					return true, err
+				}
+			}
+		}
+		return false, nil
+	}
+	for _, msg := range backlog {
+		if stop, err := handle(msg); stop || err != nil {
+			return stop, err
+		}
+	}
+	backlog = nil
+	for {
+		select {
+		case <-ctx.Done():
+			return false, ctx.Err()
+		case msg, ok := <-cl.msgs:
+			if !ok {
+				return false, fmt.Errorf("stratum: connection closed: %v", cl.err)
+			}
+			if stop, err := handle(msg); stop || err != nil {
+				return stop, err
+			}
+		case f := <-foundc:
+			if f.job.epoch != epoch {
+				continue // found before a clean job: stale
+			}
+			p := []any{opt.User, f.job.n.JobID, hex.EncodeToString(f.en2), Hex32(f.job.n.NTime), Hex32(f.nonce)}
+			if mask != 0 {
+				p = append(p, Hex32(f.bits))
+			}
+			id, err := cl.send("mining.submit", p...)
+			if err != nil {
+				return false, err
+			}
+			pending[strconv.Itoa(id)] = f
+		}
+	}
+}
+
+// depositBits spreads the low bits of v over the set bits of mask, lowest first.
+func depositBits(v, mask uint32) uint32 {
+	var out uint32
+	for bit := uint32(1); bit != 0 && mask != 0; bit <<= 1 {
+		if mask&bit != 0 {
+			if v&1 != 0 {
+				out |= bit
+			}
+			v >>= 1
+			mask &^= bit
+		}
+	}
+	return out
+}
+
+// scanJob scans work units of a job until ctx ends: unit u uses extranonce2 = u/4
+// (little-endian, first byte lowest) and, with version rolling, version bits u%4
+// spread over the mask; every unit covers all 2^32 nonces.
+func scanJob(ctx context.Context, opt MinerOptions, j *minerJob, mask uint32, out chan<- found, hashes *atomic.Uint64) {
+	target := miner.TargetFromBig(chain.DifficultyTarget(j.diff))
+	rolls := uint64(1)
+	if mask != 0 {
+		rolls = 4
+	}
+	for u := uint64(0); ctx.Err() == nil; u++ {
+		en2 := make([]byte, j.en2size)
+		var buf [8]byte
+		binary.LittleEndian.PutUint64(buf[:], u/rolls)
+		copy(en2, buf[:])
+		bits := depositBits(uint32(u%rolls), mask)
+		version := RollVersion(j.n.Version, bits, mask)
+		hdr := miner.Header(j.n.Header(j.en1, en2, version, j.n.NTime, 0))
+		n, _ := miner.ScanParallel(ctx, opt.Kernel, opt.Threads, &hdr, 0, miner.MaxCount, &target, func(f miner.Found) {
+			select {
+			case out <- found{job: j, en2: en2, version: version, bits: bits, nonce: f.Nonce}:
+			case <-ctx.Done():
+			}
+		})
+		hashes.Add(n)
+	}
+}
