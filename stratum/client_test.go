@@ -3,7 +3,7 @@ package stratum_test
 import (
 	"context"
 	"errors"
-		"io"
+	"io"
 	"net"
 	"strings"
 	"sync"
@@ -141,7 +141,7 @@ func mineOnce(t *testing.T, e *env, shareDiff float64) bool {
 	go func() {
 		st, err := stratum.Mine(ctx, stratum.MinerOptions{
 			URL: "stratum+tcp://" + px.ln.Addr().String(), User: o.token + ".rig", Password: "x",
-			Kernel: slowKernel{k: miner.Best(), chunk: 1 << 12, pause: 10 * time.Millisecond},
+			Kernel:  slowKernel{k: miner.Best(), chunk: 1 << 12, pause: 10 * time.Millisecond},
 			Threads: 1, MaxBackoff: time.Second, Logger: quiet(), Stop: orderStop,
 			OnShare: func(code int, _ string) {
 				if code == 0 {
