@@ -123,8 +123,25 @@ func (b *Broker) Net() string { return b.net }
 // Backend returns the chain backend.
 func (b *Broker) Backend() chain.Backend { return b.backend }
 
-// Ready tells whether the broker has a checked job to hand out; the error says why not.
+// nodeHealth is implemented by backends that know whether their node answers now
+// (rpcnode: the tip poller's last request), so that an outage is reported at once
+// instead of after each caller's own request timed out.
+type nodeHealth interface{ Health() error }
+
+// nodeDown returns the backend's outage, nil when its node answers (or it cannot tell).
+func (b *Broker) nodeDown() error {
+	if h, ok := b.backend.(nodeHealth); ok {
+		return h.Health()
+	}
+	return nil
+}
+
+// Ready tells whether the broker has a checked job to hand out and its chain node
+// answers; the error says why not.
 func (b *Broker) Ready() error {
+	if err := b.nodeDown(); err != nil {
+		return &Error{Kind: KindNodeUnavailable, Detail: "the chain node does not answer: " + err.Error(), Err: err}
+	}
 	if b.ready.Load() {
 		return nil
 	}

@@ -193,7 +193,7 @@ func (b *Broker) rebuild(ctx context.Context, clean bool) error {
 	if err != nil {
 		return fmt.Errorf("template: %w", err)
 	}
-	orders := b.templateOrders()
+	orders := b.parkBeforeSegwit(ctx, tmpl, b.templateOrders())
 	extra := make([]chain.TemplateTx, 0, len(orders))
 	for _, o := range orders {
 		extra = append(extra, o.ttx)

@@ -192,6 +192,35 @@ func (b *Broker) orderRefused(ctx context.Context, o *activeOrder, cause error) 
 	_ = b.store.SetReason(ctx, o.id, "left out of the block template until the chain changes: "+cause.Error())
 }
 
+// parkBeforeSegwit keeps witness transactions out of a template for a block where
+// segwit is not active (chain.Assemble refuses them, which would leave the broker with
+// no job at all). That happens after a reorg to a short chain, such as a btcd regtest
+// node that restarted with a fresh chain; the chain may grow past the activation again,
+// so the orders are parked with a reason, never failed. The reason is the node's
+// verdict on the transaction when it has a more precise one (missing inputs).
+func (b *Broker) parkBeforeSegwit(ctx context.Context, tmpl *chain.Template, orders []*activeOrder) []*activeOrder {
+	if tmpl.SegwitActive {
+		return orders
+	}
+	out := make([]*activeOrder, 0, len(orders))
+	for _, o := range orders {
+		if !o.tx.HasWitness() {
+			out = append(out, o)
+			continue
+		}
+		cause := fmt.Sprintf("the transaction has witness data and segwit is not active for block %d", tmpl.Height)
+		_, err := b.backend.CheckTx(ctx, o.tx, b.pendingTxs(o.id))
+		var te *chain.TxError
+		if errors.As(err, &te) && te.Reason != chain.TxNonStandard {
+			cause = te.Error()
+		}
+		b.park(o.id)
+		_ = b.store.SetReason(ctx, o.id, "left out of the block template until the chain changes: "+cause)
+		b.log.Info("order parked: segwit is not active", "order", o.id, "height", tmpl.Height, "reason", cause)
+	}
+	return out
+}
+
 // expire moves working orders past their deadline to expired.
 func (b *Broker) expire(ctx context.Context) {
 	now := time.Now()

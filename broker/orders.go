@@ -98,6 +98,10 @@ func (b *Broker) checkTx(ctx context.Context, tx *wire.MsgTx) (chain.TxCheck, er
 		}
 	}
 	b.mu.Unlock()
+	if err := b.nodeDown(); err != nil {
+		// Fail fast: asking a node that does not answer would only wait for its timeout.
+		return chain.TxCheck{}, &Error{Kind: KindNodeUnavailable, Detail: "the chain node does not answer: " + err.Error(), Err: err}
+	}
 	check, err := b.backend.CheckTx(ctx, tx, b.pendingTxs(""))
 	if err != nil {
 		var te *chain.TxError
@@ -414,7 +418,7 @@ type Status struct {
 // Status reports the broker's state.
 func (b *Broker) Status(ctx context.Context) (*Status, error) {
 	s := &Status{
-		Network: b.net, Ready: b.ready.Load(), Tip: b.Tip(), ShareDifficulty: b.shareDifficulty(),
+		Network: b.net, Ready: b.Ready() == nil, Tip: b.Tip(), ShareDifficulty: b.shareDifficulty(),
 		SharesAccepted: b.sharesAccepted.Load(), SharesRejected: b.sharesRejected.Load(),
 		BlocksFound: b.blocksFound.Load(), Hashrate: b.rate.hashrate(b.started), Uptime: time.Since(b.started),
 		Orders: make(map[store.State]int),

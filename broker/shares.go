@@ -206,7 +206,13 @@ func (b *Broker) submitBlock(ctx context.Context, job *Job, w Work, hdr *miner.H
 	for _, tx := range blk.Transactions {
 		rec.Txids = append(rec.Txids, tx.TxHash().String())
 	}
-	err = b.backend.SubmitBlock(ctx, blk)
+	if down := b.nodeDown(); down != nil {
+		// The node is known not to answer: waiting for its timeout on every block
+		// share would stall share answers (on regtest every share is a block).
+		err = fmt.Errorf("not submitted: %w", down)
+	} else {
+		err = b.backend.SubmitBlock(ctx, blk)
+	}
 	rec.Accepted = err == nil
 	if err != nil {
 		rec.Reason = err.Error()

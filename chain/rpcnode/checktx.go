@@ -72,9 +72,6 @@ func (n *Node) CheckTx(ctx context.Context, msg *wire.MsgTx, pending []*wire.Msg
 	if err != nil {
 		return chain.TxCheck{}, err
 	}
-	if msg.HasWitness() && !segwit {
-		return chain.TxCheck{}, txErr(chain.TxNonStandard, nil, "the transaction has witness data but segwit is not active for the next block (height %d)", nextHeight)
-	}
 	weight := blockchain.GetTransactionWeight(tx)
 	if weight > maxStandardTxWeight {
 		return chain.TxCheck{}, txErr(chain.TxTooLarge, nil, "weight %d is above the standard limit of %d", weight, maxStandardTxWeight)
@@ -143,6 +140,11 @@ func (n *Node) CheckTx(ctx context.Context, msg *wire.MsgTx, pending []*wire.Msg
 	}
 	for i, in := range msg.TxIn {
 		view.Entries()[in.PreviousOutPoint] = blockchain.NewUtxoEntry(prevs[i].out, prevs[i].height, prevs[i].coinbase)
+	}
+	// After the inputs: a missing input is the more useful verdict (a restarted
+	// regtest node has neither the coins nor segwit).
+	if msg.HasWitness() && !segwit {
+		return chain.TxCheck{}, txErr(chain.TxNonStandard, nil, "the transaction has witness data but segwit is not active for the next block (height %d)", nextHeight)
 	}
 
 	fee, err := blockchain.CheckTransactionInputs(tx, nextHeight, view, n.params)

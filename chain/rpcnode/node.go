@@ -63,6 +63,9 @@ type Node struct {
 
 	mu      sync.Mutex
 	mempool map[chainhash.Hash][]wire.OutPoint // btcd mempool spend index: txid -> inputs
+
+	healthMu sync.Mutex
+	pollErr  error // the tip poller's last failure; nil after a success (see Health)
 }
 
 var _ chain.Backend = (*Node)(nil)

@@ -74,11 +74,13 @@ func (n *Node) pollTips(ctx context.Context, ch chan<- chain.TipEvent) {
 		case err != nil && ctx.Err() != nil:
 			return
 		case err != nil:
+			n.setHealth(err)
 			if !down {
 				n.log.Warn("node unavailable; tip polling continues", "err", err)
 				down = true
 			}
 		default:
+			n.setHealth(nil)
 			if down {
 				n.log.Info("node reachable again", "tip", view.tip.Hash, "height", view.tip.Height)
 				down = false
@@ -206,4 +208,22 @@ func (n *Node) pollOnce(ctx context.Context, view **chainView) (chain.TipEvent, 
 		}
 	}
 	return ev, true, nil
+}
+
+// Health reports whether the node answered the tip poller's last request: nil when it
+// did (or while no Tips poller has run yet), else that request's error, which wraps
+// chain.ErrUnavailable. It lets callers report an outage at once instead of waiting for
+// a request of their own to time out; it is only as fresh as the polling (a node that
+// went away is noticed within PollInterval plus Timeout, one that came back within
+// PollInterval).
+func (n *Node) Health() error {
+	n.healthMu.Lock()
+	defer n.healthMu.Unlock()
+	return n.pollErr
+}
+
+func (n *Node) setHealth(err error) {
+	n.healthMu.Lock()
+	n.pollErr = err
+	n.healthMu.Unlock()
 }
