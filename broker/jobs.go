@@ -9,6 +9,7 @@ import (
 	"math/big"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
@@ -40,6 +41,10 @@ type Job struct {
 
 	rootsMu sync.Mutex
 	roots   map[string]chainhash.Hash // merkle root per extranonce1‖extranonce2
+
+	// solved is set once a block of this job was accepted: later candidates of the
+	// same job would only be siblings of our own block and are not submitted.
+	solved atomic.Bool
 }
 
 // NetworkDifficulty is the difficulty of the job's network target.

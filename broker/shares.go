@@ -108,9 +108,12 @@ func (b *Broker) submitWork(ctx context.Context, w Work) (ShareResult, error) {
 	stale := job.PrevHash != b.Tip().Hash
 	state, active := b.activeState(w.OrderID)
 	working := active && state == store.StateWorking
-	if job.netTarget.Meets(&sum) {
+	if job.netTarget.Meets(&sum) && !job.solved.Load() {
 		res.Block = true
 		res.BlockAccepted = b.submitBlock(ctx, job, w, &hdr)
+		if res.BlockAccepted {
+			job.solved.Store(true)
+		}
 	}
 	reject := func(e *Error) (ShareResult, error) {
 		return res, &ShareError{Problem: e, Block: res.Block, Hash: res.Hash}

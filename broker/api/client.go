@@ -102,11 +102,31 @@ func (c *Client) CreateOrder(ctx context.Context, txHex, idemKey string) (*Creat
 	return &out, err
 }
 
-// Order reads an order.
+// Order reads an order; its ETag identifies this version for WaitOrderSince.
 func (c *Client) Order(ctx context.Context, id, token string) (*Order, error) {
 	var out Order
-	_, err := c.do(ctx, http.MethodGet, "/v1/orders/"+url.PathEscape(id), token, nil, nil, &out)
+	resp, err := c.do(ctx, http.MethodGet, "/v1/orders/"+url.PathEscape(id), token, nil, nil, &out)
+	if resp != nil {
+		out.ETag = resp.Header.Get("ETag")
+	}
 	return &out, err
+}
+
+// WaitOrderSince long-polls until the order differs from the version etag (from Order
+// or an earlier wait) or wait passes; changed is false when nothing changed, and then
+// the returned order is nil.
+func (c *Client) WaitOrderSince(ctx context.Context, id, token, etag string, wait time.Duration) (o *Order, changed bool, err error) {
+	var out Order
+	path := "/v1/orders/" + url.PathEscape(id) + "?wait=" + url.QueryEscape(wait.String())
+	resp, err := c.do(ctx, http.MethodGet, path, token, map[string]string{"If-None-Match": etag}, nil, &out)
+	if err != nil {
+		return nil, false, err
+	}
+	if resp.StatusCode == http.StatusNotModified {
+		return nil, false, nil
+	}
+	out.ETag = resp.Header.Get("ETag")
+	return &out, true, nil
 }
 
 // WaitOrder long-polls an order: it returns when the order changes or wait passes.

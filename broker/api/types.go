@@ -32,6 +32,8 @@ type Order struct {
 	Reason        string     `json:"reason,omitempty"`
 	// Stop tells workers that the order needs no more work.
 	Stop bool `json:"stop"`
+	// ETag is the version of this view (from the response header, not the body).
+	ETag string `json:"-"`
 }
 
 // Final tells whether the order reached a state it cannot leave.

@@ -218,7 +218,12 @@ func newTxWaitCmd() *cobra.Command {
 				if _, known := stateRank[o.State]; !known || o.Final() || reached {
 					break
 				}
-				o, err = c.WaitOrder(ctx, id, token, 30*time.Second)
+				next, changed, werr := c.WaitOrderSince(ctx, id, token, o.ETag, 30*time.Second)
+				if werr != nil {
+					err = werr
+				} else if changed {
+					o = next
+				}
 			}
 			if tty {
 				fmt.Fprintln(out)

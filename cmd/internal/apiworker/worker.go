@@ -119,7 +119,13 @@ func work(ctx context.Context, opt Options, a *api.Assignment, st *Stats) (*api.
 		n, _ := miner.ScanParallel(scanCtx, opt.Kernel, opt.Threads, &hdr, a.NonceStart, a.NonceCount, &target, func(f miner.Found) {
 			mu.Lock()
 			found = append(found, api.ShareIn{AssignmentID: a.ID, Nonce: f.Nonce})
+			full := len(found) >= api.MaxSharesPerPost
 			mu.Unlock()
+			if full {
+				// Shares come faster than one post a period can carry (an easy share
+				// target, as on regtest): stop here, post, and take a new assignment.
+				cancel()
+			}
 		})
 		mu.Lock()
 		st.Hashes += n
