@@ -41,7 +41,7 @@ const (
 )
 
 type env struct {
-	t      *testing.T
+	t      testing.TB
 	chain  *embedded.Chain
 	store  *store.Store
 	broker *broker.Broker
@@ -87,7 +87,7 @@ type envOpts struct {
 	stratum stratum.Config
 }
 
-func newEnv(t *testing.T, o envOpts) *env {
+func newEnv(t testing.TB, o envOpts) *env {
 	t.Helper()
 	if o.bits == 0 {
 		o.bits = testBits
@@ -258,7 +258,7 @@ type job struct {
 
 // conn is a raw test miner over TCP.
 type conn struct {
-	t      *testing.T
+	t      testing.TB
 	c      net.Conn
 	r      *bufio.Reader
 	nextID int
@@ -275,7 +275,7 @@ func (e *env) dial() *conn {
 	return dialAddr(e.t, e.addr, "")
 }
 
-func dialAddr(t *testing.T, addr, local string) *conn {
+func dialAddr(t testing.TB, addr, local string) *conn {
 	t.Helper()
 	d := net.Dialer{Timeout: 5 * time.Second}
 	if local != "" {
@@ -437,7 +437,7 @@ func (c *conn) last() *job {
 // independentHeader rebuilds a share's header with btcd's types only, not with the
 // stratum package: coinbase from the halves, merkle root with HashMerkleBranches,
 // wire.BlockHeader serialization.
-func independentHeader(t *testing.T, params []json.RawMessage, en1, en2 []byte, version, ntime, nonce uint32) [80]byte {
+func independentHeader(t testing.TB, params []json.RawMessage, en1, en2 []byte, version, ntime, nonce uint32) [80]byte {
 	t.Helper()
 	var s [9]string
 	for i := 0; i < 8; i++ {
@@ -497,7 +497,7 @@ func (c *conn) find(j *job, n int, block bool, versionBits, mask uint32) []share
 	return findShares(c.t, j, c.en1, n, block, versionBits, mask, j.diff, &c.nonce)
 }
 
-func findShares(t *testing.T, j *job, en1 []byte, n int, block bool, versionBits, mask uint32, diff float64, start *uint32) []share {
+func findShares(t testing.TB, j *job, en1 []byte, n int, block bool, versionBits, mask uint32, diff float64, start *uint32) []share {
 	t.Helper()
 	en2 := make([]byte, 4)
 	binary.LittleEndian.PutUint32(en2, *start>>8)

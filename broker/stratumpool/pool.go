@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 
 	"github.com/proofow/powbroker/broker"
@@ -167,5 +168,23 @@ func (p *Pool) stratumError(ctx context.Context, order string, err error) error 
 		return &stratum.Error{Code: stratum.CodeUnauthorized, Message: acc.Message}
 	default:
 		return &stratum.Error{Code: stratum.CodeOther, Message: be.Detail}
+	}
+}
+
+// StopOnOrder is a stratum.MinerOptions.Stop for powbroker's messages ("order <id> is
+// <state>..."): stop without error when the order is paid, mined or confirmed, with an
+// error when it expired, failed or was canceled.
+func StopOnOrder(msg string) (bool, error) {
+	f := strings.Fields(msg)
+	if len(f) < 4 || f[0] != "order" || f[2] != "is" {
+		return false, nil
+	}
+	switch store.State(strings.TrimRight(f[3], ":;,.")) {
+	case store.StatePaid, store.StateMined, store.StateConfirmed:
+		return true, nil
+	case store.StateWorking:
+		return false, nil
+	default:
+		return true, errors.New(msg)
 	}
 }

@@ -20,11 +20,13 @@ import (
 	"github.com/btcsuite/btcd/txscript"
 	"github.com/proofow/powbroker/broker"
 	"github.com/proofow/powbroker/broker/api"
+	"github.com/proofow/powbroker/broker/stratumpool"
 	"github.com/proofow/powbroker/chain"
 	"github.com/proofow/powbroker/chain/embedded"
 	"github.com/proofow/powbroker/chain/rpcnode"
 	"github.com/proofow/powbroker/cmd/internal/cli"
 	"github.com/proofow/powbroker/store"
+	"github.com/proofow/powbroker/stratum"
 )
 
 // daemonConfig is everything serve needs; the config file has the same fields.
@@ -32,6 +34,7 @@ type daemonConfig struct {
 	DataDir       string        `json:"datadir"`
 	Net           string        `json:"net"`
 	HTTP          string        `json:"http"`
+	Stratum       string        `json:"stratum,omitempty"`      // Stratum v1 listen address; empty = off
 	PrivateBits   string        `json:"private_bits,omitempty"` // compact hex, e.g. 1d3fffff
 	PayoutAddress string        `json:"payout_address,omitempty"`
 	Chain         string        `json:"chain,omitempty"` // embedded (default) or rpc
@@ -94,6 +97,11 @@ func (c *daemonConfig) validate() error {
 	if _, _, err := net.SplitHostPort(c.HTTP); err != nil {
 		return cli.Usagef("--http %q: want host:port (port 0 picks a free one)", c.HTTP)
 	}
+	if c.Stratum != "" {
+		if _, _, err := net.SplitHostPort(c.Stratum); err != nil {
+			return cli.Usagef("--stratum %q: want host:port (port 0 picks a free one)", c.Stratum)
+		}
+	}
 	if _, err := c.privateBits(); err != nil {
 		return err
 	}
@@ -143,6 +151,8 @@ type daemon struct {
 	broker  *broker.Broker
 	server  *api.Server
 	ln      net.Listener
+	stratum *stratum.Server // nil without --stratum
+	sln     net.Listener
 	log     *slog.Logger
 }
 
@@ -213,20 +223,43 @@ func (d *daemon) open(ctx context.Context, cfg daemonConfig) (err error) {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.HTTP, err)
 	}
+	if cfg.Stratum != "" {
+		d.stratum = stratum.NewServer(stratumpool.New(d.broker), stratum.Config{
+			StartDifficulty: d.broker.Config().ShareDifficulty, Logger: log.With("component", "stratum"),
+		})
+		if d.sln, err = net.Listen("tcp", cfg.Stratum); err != nil {
+			return fmt.Errorf("listen on %s: %w", cfg.Stratum, err)
+		}
+	}
 	return nil
 }
 
 // run serves until ctx ends.
 func (d *daemon) run(ctx context.Context) error {
-	errc := make(chan error, 2)
+	errc := make(chan error, 3)
+	n := 2
 	go func() { errc <- d.broker.Run(ctx) }()
 	go func() { errc <- api.Serve(ctx, d.ln, d.server, d.log) }()
+	if d.stratum != nil {
+		n++
+		go func() { errc <- d.stratum.Serve(ctx, d.sln) }()
+	}
 	err := <-errc
 	if ctx.Err() == nil && err != nil {
 		return err
 	}
-	<-errc
+	for range n - 1 {
+		<-errc
+	}
 	return nil
+}
+
+// stratumAddr is the Stratum listener's address, "" without --stratum.
+func (d *daemon) stratumAddr() string {
+	if d.sln == nil {
+		return ""
+	}
+	return d.sln.Addr().String()
 }
 
 func (d *daemon) addr() string { return d.ln.Addr().String() }
@@ -234,6 +267,9 @@ func (d *daemon) addr() string { return d.ln.Addr().String() }
 func (d *daemon) close() {
 	if d.ln != nil {
 		_ = d.ln.Close()
+	}
+	if d.sln != nil {
+		_ = d.sln.Close()
 	}
 	if d.store != nil {
 		if err := d.store.Close(); err != nil {

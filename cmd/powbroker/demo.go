@@ -12,9 +12,11 @@ import (
 
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"github.com/proofow/powbroker/broker/api"
+	"github.com/proofow/powbroker/broker/stratumpool"
 	"github.com/proofow/powbroker/cmd/internal/apiworker"
 	"github.com/proofow/powbroker/cmd/internal/cli"
 	"github.com/proofow/powbroker/miner"
+	"github.com/proofow/powbroker/stratum"
 	"github.com/spf13/cobra"
 )
 
@@ -57,6 +59,7 @@ func newDemoCmd() *cobra.Command {
 		timeout  time.Duration
 		kernel   string
 		maxUsers int
+		overStr  bool
 	)
 	cmd := &cobra.Command{
 		Use:   "demo",
@@ -81,7 +84,7 @@ func newDemoCmd() *cobra.Command {
 				level = "info"
 			}
 			d := &demo{
-				out: cmd.OutOrStdout(), quiet: asJSON, net: netName, kernel: k, maxOrders: maxUsers,
+				out: cmd.OutOrStdout(), quiet: asJSON, net: netName, kernel: k, maxOrders: maxUsers, overStratum: overStr,
 				log: newLogger(level, os.Stderr),
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
@@ -103,6 +106,7 @@ func newDemoCmd() *cobra.Command {
 	f.DurationVar(&timeout, "timeout", 2*time.Minute, "give up after this long")
 	f.StringVar(&kernel, "kernel", "", "hashing kernel for the workers (default: the fastest on this CPU)")
 	f.IntVar(&maxUsers, "max-orders", 60, "most orders the demo submits while waiting for blocks")
+	f.BoolVar(&overStr, "stratum", false, "run the workers over Stratum v1 instead of the HTTP API")
 	return cmd
 }
 
@@ -113,6 +117,9 @@ type demo struct {
 	kernel    miner.Kernel
 	maxOrders int
 	log       *slog.Logger
+	// overStratum runs the workers over Stratum; stratumAddr is the daemon's listener.
+	overStratum bool
+	stratumAddr string
 }
 
 func (d *demo) sayf(format string, args ...any) {
@@ -144,9 +151,16 @@ func (d *demo) run(ctx context.Context, bits string) (*demoResult, error) {
 	defer os.RemoveAll(dir)
 	logger := d.log
 	d.sayf("powbroker demo: a fresh %s chain in %s (kernel %s)", d.net, dir, d.kernel.Name())
-	daemon, err := openDaemon(ctx, daemonConfig{DataDir: dir, Net: d.net, HTTP: "127.0.0.1:0", PrivateBits: bits}, logger)
+	dcfg := daemonConfig{DataDir: dir, Net: d.net, HTTP: "127.0.0.1:0", PrivateBits: bits}
+	if d.overStratum {
+		dcfg.Stratum = "127.0.0.1:0"
+	}
+	daemon, err := openDaemon(ctx, dcfg, logger)
 	if err != nil {
 		return nil, err
+	}
+	if d.stratumAddr = daemon.stratumAddr(); d.stratumAddr != "" {
+		d.sayf("workers mine over Stratum v1 at stratum+tcp://%s", d.stratumAddr)
 	}
 	defer daemon.close()
 	runCtx, stopDaemon := context.WithCancel(ctx)
@@ -274,6 +288,10 @@ func (d *demo) run(ctx context.Context, bits string) (*demoResult, error) {
 // order until it is mined or final.
 func (d *demo) work(ctx context.Context, c *api.Client, u *demoUser, events chan<- demoEvent) {
 	lastShares := int64(0)
+	if d.stratumAddr != "" {
+		d.workStratum(ctx, c, u, events)
+		return
+	}
 	_, _, err := apiworker.Run(ctx, apiworker.Options{
 		Client: c, OrderID: u.id, Token: u.token, Kernel: d.kernel, Threads: 1,
 		PostInterval: 300 * time.Millisecond,
@@ -288,6 +306,26 @@ func (d *demo) work(ctx context.Context, c *api.Client, u *demoUser, events chan
 		events <- demoEvent{user: u, err: fmt.Errorf("worker: %w", err)}
 		return
 	}
+	d.follow(ctx, c, u, events)
+}
+
+// workStratum mines for the user's order over Stratum (the order token is the worker
+// name) until the broker says the order is complete, then follows the order.
+func (d *demo) workStratum(ctx context.Context, c *api.Client, u *demoUser, events chan<- demoEvent) {
+	st, err := stratum.Mine(ctx, stratum.MinerOptions{
+		URL: "stratum+tcp://" + d.stratumAddr, User: u.token + ".demo", Kernel: d.kernel, Threads: 1,
+		Logger: d.log, Stop: stratumpool.StopOnOrder,
+	})
+	if err != nil && ctx.Err() == nil {
+		events <- demoEvent{user: u, err: fmt.Errorf("stratum worker: %w", err)}
+		return
+	}
+	d.sayf("  %s: stratum worker done: %d shares accepted at difficulty %.4g", u.id, st.Accepted, st.Difficulty)
+	d.follow(ctx, c, u, events)
+}
+
+// follow waits for the order's state changes until it is mined or final.
+func (d *demo) follow(ctx context.Context, c *api.Client, u *demoUser, events chan<- demoEvent) {
 	state := "working"
 	for ctx.Err() == nil {
 		o, err := c.WaitOrder(ctx, u.id, u.token, 10*time.Second)

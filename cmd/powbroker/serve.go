@@ -17,7 +17,8 @@ func newServeCmd() *cobra.Command {
 		Use:   "serve",
 		Short: "Run the broker daemon on the embedded chain until SIGINT or SIGTERM",
 		Long: `Run the broker: the embedded, fully validating chain, the SQLite store and the HTTP API.
-When it listens it prints one line to stdout: {"ready":true,"http":"HOST:PORT"}.`,
+When it listens it prints one line to stdout: {"ready":true,"http":"HOST:PORT"}, with
+"stratum":"HOST:PORT" added when --stratum is given.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			final := daemonConfig{Net: "regtest", HTTP: "127.0.0.1:8332"}
@@ -36,6 +37,9 @@ When it listens it prints one line to stdout: {"ready":true,"http":"HOST:PORT"}.
 			}
 			if f.Changed("http") {
 				final.HTTP = cfg.HTTP
+			}
+			if f.Changed("stratum") {
+				final.Stratum = cfg.Stratum
 			}
 			if f.Changed("private-bits") {
 				final.PrivateBits = cfg.PrivateBits
@@ -71,7 +75,11 @@ When it listens it prints one line to stdout: {"ready":true,"http":"HOST:PORT"}.
 				return err
 			}
 			defer d.close()
-			line, _ := json.Marshal(map[string]any{"ready": true, "http": d.addr()})
+			ready := map[string]any{"ready": true, "http": d.addr()}
+			if a := d.stratumAddr(); a != "" {
+				ready["stratum"] = a
+			}
+			line, _ := json.Marshal(ready)
 			fmt.Fprintln(cmd.OutOrStdout(), string(line))
 			log.Info("serving", "http", d.addr(), "net", final.Net, "datadir", final.DataDir)
 			err = d.run(ctx)
@@ -84,6 +92,7 @@ When it listens it prints one line to stdout: {"ready":true,"http":"HOST:PORT"}.
 	f.StringVar(&cfg.DataDir, "datadir", "", "directory for the chain, the database and keys (required)")
 	f.StringVar(&cfg.Net, "net", "regtest", "network: regtest or private (embedded); regtest, testnet3, signet or mainnet (rpc)")
 	f.StringVar(&cfg.HTTP, "http", "127.0.0.1:8332", "HTTP API listen address (port 0 picks a free port)")
+	f.StringVar(&cfg.Stratum, "stratum", "", "Stratum v1 listen address, e.g. 127.0.0.1:3333 (port 0 picks a free port; default off)")
 	f.StringVar(&cfg.PrivateBits, "private-bits", "", "fixed difficulty of the private network, compact hex (default 1d3fffff)")
 	f.StringVar(&cfg.PayoutAddress, "payout-address", "", "address paid by found blocks (default: the faucet's)")
 	f.StringVar(&cfg.LogLevel, "log-level", "info", "debug, info, warn or error")
