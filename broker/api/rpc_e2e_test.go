@@ -281,8 +281,9 @@ func (e *rpcEnv) waitReady(want int) string {
 }
 
 // TestRPCReorgBetweenNodes: two btcd nodes share 440 blocks and part; the broker's
-// block carries the order on one; the other mines a longer branch without it; when
-// they connect the order goes back to paid, and a later broker block mines it again.
+// block carries two orders on one; the other mines a longer branch without them, which
+// confirms another spend of the second order's coin; when they connect the first order
+// goes back to paid and a later broker block mines it again, the second one fails.
 func TestRPCReorgBetweenNodes(t *testing.T) {
 	a := startBtcd(t)
 	other := startBtcd(t)
@@ -293,13 +294,25 @@ func TestRPCReorgBetweenNodes(t *testing.T) {
 
 	e := newRPCEnv(t, a, rpcEnvOptions{cfg: rpcConfig()})
 	o := e.newOrder(1)
+	rivalled := e.newOrder(3) // the other branch confirms another spend of its coin
 	e.mineBlock(o)
 	mined := e.waitState(o, "mined")
 	if mined.Height != rpcSegwitHeight+1 || !slices.Contains(e.nodeBlock(mined.BlockHash).Tx, mined.Txid) {
 		t.Fatalf("mined %+v; node block %+v", mined, e.nodeBlock(mined.BlockHash))
 	}
+	if r := e.waitState(rivalled, "mined"); r.BlockHash != mined.BlockHash {
+		t.Fatalf("second order mined in %s, want %s", r.BlockHash, mined.BlockHash)
+	}
 
+	rival, err := e.key.Spend(1000, nil, other.CoinbaseAt(3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	other.SendTx(rival)
 	branch := other.Generate(2)
+	if txs := other.BlockAt(rpcSegwitHeight + 1).Transactions; !slices.ContainsFunc(txs, func(tx *wire.MsgTx) bool { return tx.TxHash() == rival.TxHash() }) {
+		t.Fatalf("the other branch did not confirm the rival spend")
+	}
 	a.Connect(other)
 	if got := a.WaitTip(other); got != branch[1] {
 		t.Fatalf("tip after connecting: %s, want the longer branch %s", got, branch[1])
@@ -324,13 +337,21 @@ func TestRPCReorgBetweenNodes(t *testing.T) {
 	if got := e.path(o); got != "working mined paid mined" {
 		t.Fatalf("events %q, want working mined paid mined", got)
 	}
+	// The order whose coin the other branch spent failed, naming the rival.
+	failed := e.waitState(rivalled, "failed")
+	if !strings.Contains(failed.Reason, rival.TxHash().String()) {
+		t.Fatalf("reason %q does not name the rival %s", failed.Reason, rival.TxHash())
+	}
+	if got := e.path(rivalled); got != "working mined paid failed" {
+		t.Fatalf("events %q, want working mined paid failed", got)
+	}
 }
 
 // TestRPCNodePaused: btcd is stopped with SIGSTOP mid-run. The broker reports the
 // outage (/readyz 503), quotes and orders fail fast with node-unavailable, shares are
 // still answered, no order changes state; after SIGCONT everything continues.
 func TestRPCNodePaused(t *testing.T) {
-	const timeout = time.Second
+	const timeout = 2 * time.Second
 	b := startBtcd(t)
 	b.Generate(rpcSegwitHeight)
 	e := newRPCEnv(t, b, rpcEnvOptions{cfg: rpcConfig(), timeout: timeout})
@@ -338,9 +359,7 @@ func TestRPCNodePaused(t *testing.T) {
 	e.mineBlock(done)
 	minedBefore := e.waitState(done, "mined")
 	o := e.newOrder(2)
-	if code, _ := e.readyz(); code != http.StatusOK {
-		t.Fatalf("readyz before the outage: %d", code)
-	}
+	e.waitReady(http.StatusOK)
 	quoteTx := encodeTx(t, e.spend(3))
 
 	b.Pause()
