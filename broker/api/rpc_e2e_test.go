@@ -1,7 +1,9 @@
 package api_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
@@ -15,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/btcsuite/btcd/blockchain"
+	"github.com/btcsuite/btcd/chaincfg"
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"github.com/btcsuite/btcd/wire"
 	"github.com/proofow/powbroker/broker"
@@ -586,4 +590,91 @@ func TestRPCBlockRejected(t *testing.T) {
 	if b.BestHash() != best {
 		t.Fatalf("node tip %s, want the broker's block %s", b.BestHash(), best)
 	}
+}
+
+// TestRPCConflictsAndChains: on a real btcd, an order that spends a coin a transaction
+// in the node's mempool spends is a conflict, so is a second order for a coin an active
+// order spends; an order spending an active order's output (a chain) is accepted, and
+// one broker block carries the node's own mempool transaction, the parent and the child.
+func TestRPCConflictsAndChains(t *testing.T) {
+	b := startBtcd(t)
+	b.Generate(rpcSegwitHeight)
+	e := newRPCEnv(t, b, rpcEnvOptions{cfg: rpcConfig()})
+	ctx := e.ctx()
+
+	inMempool, err := e.key.Spend(1000, nil, b.CoinbaseAt(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.SendTx(inMempool)
+	zeroFee := encodeTx(t, e.spend(1))
+	if _, err := e.client.Quote(ctx, zeroFee); problemType(err) != "conflict" || !strings.Contains(err.Error(), inMempool.TxHash().String()) {
+		t.Fatalf("quote of a spend the node's mempool conflicts with: %v", err)
+	}
+	if _, err := e.client.CreateOrder(ctx, zeroFee, ""); problemType(err) != "conflict" {
+		t.Fatalf("order conflicting with the node's mempool: %v", err)
+	}
+
+	parent := e.newOrder(2)
+	other, err := e.key.Spend(500, nil, b.CoinbaseAt(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.client.CreateOrder(ctx, encodeTx(t, other), ""); problemType(err) != "conflict" {
+		t.Fatalf("second order for the same coin: %v", err)
+	}
+
+	parentTx := decodeTx(t, e.orderTxOf(parent))
+	childTx, err := e.key.Spend(0, nil, parentTx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := e.client.CreateOrder(ctx, encodeTx(t, childTx), "")
+	if err != nil {
+		t.Fatalf("order spending an active order's output: %v", err)
+	}
+	child := order{id: r.ID, token: r.Token, first: r.Assignment}
+	e.mineBlock(child)
+	pm := e.waitState(parent, "mined")
+	cm := e.waitState(child, "mined")
+	if pm.BlockHash != cm.BlockHash {
+		t.Fatalf("parent in %s, child in %s", pm.BlockHash, cm.BlockHash)
+	}
+	txs := e.nodeBlock(cm.BlockHash).Tx
+	pi, ci := slices.Index(txs, pm.Txid), slices.Index(txs, cm.Txid)
+	if pi < 1 || ci <= pi {
+		t.Fatalf("node block txs %v: want parent %s before child %s", txs, pm.Txid, cm.Txid)
+	}
+	if _, err := e.client.Quote(ctx, encodeTx(t, childTx)); problemType(err) != "already-mined" {
+		t.Fatalf("quote of a mined transaction: %v", err)
+	}
+
+	// btcd refreshes its template's transactions on a new tip (or after a minute), so
+	// the next broker block carries the node's mempool transaction, and the coinbase
+	// collects its fee.
+	next := e.newOrder(3)
+	e.mineBlock(next)
+	nm := e.waitState(next, "mined")
+	if !slices.Contains(e.nodeBlock(nm.BlockHash).Tx, inMempool.TxHash().String()) {
+		t.Fatalf("broker block %s lacks the node's mempool transaction %s", nm.BlockHash, inMempool.TxHash())
+	}
+	var paid int64
+	for _, out := range b.CoinbaseAt(nm.Height).TxOut {
+		if bytes.Equal(out.PkScript, e.payout.PkScript) {
+			paid += out.Value
+		}
+	}
+	if want := blockchain.CalcBlockSubsidy(nm.Height, &chaincfg.RegressionNetParams) + 1000; paid != want {
+		t.Fatalf("coinbase pays %d, want the subsidy plus the 1000 sat fee: %d", paid, want)
+	}
+}
+
+// orderTxOf is the raw transaction of an order, from the store.
+func (e *rpcEnv) orderTxOf(o order) string {
+	e.t.Helper()
+	so, err := e.store.Order(context.Background(), o.id)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return hex.EncodeToString(so.RawTx)
 }
