@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -57,6 +58,9 @@ type rpcEnvOptions struct {
 	timeout time.Duration // rpcnode request timeout
 	// wrap, when set, puts a fault injector between the broker and the node.
 	wrap func(*rpcnode.Node) chain.Backend
+	// url, when set, is where the broker reaches the node (a fault proxy, which
+	// does not carry btcd's websocket).
+	url string
 }
 
 func rpcConfig() broker.Config {
@@ -88,8 +92,11 @@ func newRPCEnv(t *testing.T, b *btcdtest.Node, opt rpcEnvOptions) *rpcEnv {
 	e := &rpcEnv{t: t, btcd: b, key: testKey(t, "miner"), payout: testKey(t, "payout")}
 	ctx := context.Background()
 	var err error
-	e.node, err = rpcnode.New(ctx, rpcnode.Config{URL: b.URL(), User: b.User, Pass: b.Pass, NetName: "regtest",
-		PollInterval: 50 * time.Millisecond, Timeout: opt.timeout, Logger: quiet()})
+	if opt.url == "" {
+		opt.url = b.URL()
+	}
+	e.node, err = rpcnode.New(ctx, rpcnode.Config{URL: opt.url, User: b.User, Pass: b.Pass, NetName: "regtest",
+		PollInterval: 50 * time.Millisecond, Timeout: opt.timeout, DisableWebsocket: opt.url != b.URL(), Logger: quiet()})
 	if err != nil {
 		t.Fatalf("rpcnode: %v", err)
 	}
@@ -677,4 +684,108 @@ func (e *rpcEnv) orderTxOf(o order) string {
 		e.t.Fatal(err)
 	}
 	return hex.EncodeToString(so.RawTx)
+}
+
+// faultProxy forwards JSON-RPC requests to a node, or answers every request with the
+// fault of its mode.
+type faultProxy struct {
+	mode atomic.Value // string: "", "garbage", "rpc-error", "drop"
+	srv  *httptest.Server
+}
+
+func newFaultProxy(t *testing.T, target string) *faultProxy {
+	t.Helper()
+	p := &faultProxy{}
+	p.mode.Store("")
+	// btcd closes every RPC connection after its answer: no keep-alive upstream.
+	upstream := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 30 * time.Second}
+	p.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch p.mode.Load().(string) {
+		case "garbage":
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = io.WriteString(w, `{"result":"0000`)
+			return
+		case "rpc-error":
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = io.WriteString(w, `{"result":null,"error":{"code":-1,"message":"injected failure"},"id":null}`)
+			return
+		case "drop":
+			if c, _, err := http.NewResponseController(w).Hijack(); err == nil {
+				c.Close()
+			}
+			return
+		}
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		req, err := http.NewRequestWithContext(r.Context(), http.MethodPost, target, bytes.NewReader(body))
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", r.Header.Get("Authorization"))
+		resp, err := upstream.Do(req)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		defer resp.Body.Close()
+		data, err := io.ReadAll(resp.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(resp.StatusCode)
+		_, _ = w.Write(data)
+	}))
+	t.Cleanup(p.srv.Close)
+	return p
+}
+
+// TestRPCNodeFaults: the node answers malformed JSON, RPC errors, or drops the
+// connection. Each time the broker says node-unavailable (/readyz, quotes, orders),
+// still answers shares, changes no order's state, and recovers when the node does.
+func TestRPCNodeFaults(t *testing.T) {
+	b := startBtcd(t)
+	b.Generate(rpcSegwitHeight)
+	proxy := newFaultProxy(t, b.URL())
+	e := newRPCEnv(t, b, rpcEnvOptions{cfg: rpcConfig(), url: proxy.srv.URL})
+	done := e.newOrder(1)
+	e.mineBlock(done)
+	minedBefore := e.waitState(done, "mined")
+	o := e.newOrder(2)
+	quoteTx := encodeTx(t, e.spend(3))
+	ns := nonces(t, o.first, 3, true)
+	for i, mode := range []string{"garbage", "rpc-error", "drop"} {
+		proxy.mode.Store(mode)
+		if typ := e.waitReady(http.StatusServiceUnavailable); typ != "node-unavailable" {
+			t.Fatalf("%s: readyz problem %q", mode, typ)
+		}
+		if _, err := e.client.Quote(e.ctx(), quoteTx); problemType(err) != "node-unavailable" {
+			t.Fatalf("%s: quote %v", mode, err)
+		}
+		if _, err := e.client.CreateOrder(e.ctx(), quoteTx, ""); problemType(err) != "node-unavailable" {
+			t.Fatalf("%s: order %v", mode, err)
+		}
+		r, err := e.client.SubmitShares(e.ctx(), o.id, o.token, shares(o.first, ns[i:i+1]))
+		if err != nil || r.Accepted != 1 || r.Order.State != "working" {
+			t.Fatalf("%s: share %+v %v", mode, r, err)
+		}
+		proxy.mode.Store("")
+		e.waitReady(http.StatusOK)
+	}
+	if got := e.path(o); got != "working" {
+		t.Fatalf("events %q after the faults", got)
+	}
+	if got, err := e.client.Order(e.ctx(), done.id, done.token); err != nil || got.State != "mined" || got.BlockHash != minedBefore.BlockHash {
+		t.Fatalf("earlier order after the faults: %+v %v", got, err)
+	}
+	e.mineBlock(o)
+	if mined := e.waitState(o, "mined"); !slices.Contains(e.nodeBlock(mined.BlockHash).Tx, mined.Txid) {
+		t.Fatalf("mined %+v", mined)
+	}
 }
