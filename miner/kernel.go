@@ -1,9 +1,11 @@
 package miner
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 )
@@ -73,6 +75,8 @@ func (k *kernel) Scan(ctx context.Context, h *Header, start uint32, count uint64
 		// Kernels hash whole lane groups; nonces past the range are filtered out below.
 		nr := (n + k.lanes - 1) / k.lanes * k.lanes
 		cands = k.scan(j, pos, nr, cands[:0])
+		// Kernels that hash several groups at once may report out of order; emit in order.
+		slices.SortFunc(cands, func(a, b uint32) int { return cmp.Compare(a-pos, b-pos) })
 		for _, c := range cands {
 			if c-pos >= n {
 				continue
