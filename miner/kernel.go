@@ -21,8 +21,9 @@ type Kernel interface {
 	Name() string
 	// Scan tries nonces start, start+1, ... (count of them, count <= 2^32, wrapping modulo
 	// 2^32) over h (its nonce field ignored) and calls emit for every nonce whose sha256d
-	// meets target. It checks ctx between chunks of at most a few hundred thousand nonces
-	// and returns the number of hashes done (count unless ctx ended the scan early).
+	// meets target, in nonce order from start. It checks ctx between chunks of at most a
+	// few hundred thousand nonces and returns the number of hashes done (count unless ctx
+	// ended the scan early, with ctx's error).
 	Scan(ctx context.Context, h *Header, start uint32, count uint64, target *Target, emit func(Found)) (uint64, error)
 }
 
@@ -148,7 +149,7 @@ func Generic() Kernel { return genericKernel }
 var genericKernel = &kernel{name: "generic", lanes: 1, scan: scanGeneric}
 
 // ScanParallel splits [start, start+count) into threads contiguous parts scanned by k at
-// once. emit is called from one goroutine at a time. When ctx ends, every part stops
+// once. emit is called from one goroutine at a time, in no particular order across parts. When ctx ends, every part stops
 // within one chunk and the hashes done so far are returned with ctx's error.
 func ScanParallel(ctx context.Context, k Kernel, threads int, h *Header, start uint32, count uint64, target *Target, emit func(Found)) (uint64, error) {
 	if count == 0 || count > MaxCount {
