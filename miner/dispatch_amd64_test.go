@@ -66,34 +66,3 @@ func TestDispatchForced(t *testing.T) {
 		})
 	}
 }
-
-// TestSumPaths checks every single-hash path against crypto/sha256 on real headers.
-func TestSumPaths(t *testing.T) {
-	blocks := mainnetBlocks(t)
-	for i := 0; i < len(blocks); i += 101 {
-		h := Header(blocks[i].Raw)
-		want := sumStd(&h)
-		m := NewMidstate(&h)
-		var got [32]byte
-		sumGeneric(&m.s, &h, &got)
-		if got != want {
-			t.Fatalf("block %d: sumGeneric %x, want %x", i, got, want)
-		}
-		sumMidstate(&m.s, &h, &got)
-		if got != want {
-			t.Fatalf("block %d: sumMidstate %x, want %x", i, got, want)
-		}
-		sumFull(&h, &got)
-		if got != want {
-			t.Fatalf("block %d: sumFull %x, want %x", i, got, want)
-		}
-	}
-}
-
-func BenchmarkSum(b *testing.B) {
-	var h Header
-	for i := 0; b.Loop(); i++ {
-		h.SetNonce(uint32(i))
-		sink = Sum(&h)
-	}
-}
