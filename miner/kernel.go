@@ -39,7 +39,8 @@ type KernelInfo struct {
 // MaxCount is the largest nonce count one Scan covers: the whole nonce space.
 const MaxCount = 1 << 32
 
-// chunk is how many nonces a kernel scans between two checks of its context.
+// chunk is how many nonces a vector or SHA-NI kernel scans between two checks of its
+// context (a few milliseconds); the one-nonce-at-a-time Go kernels check every chunk/4.
 const chunk = 1 << 18
 
 // ErrCount reports a nonce count of zero or above 2^32.
@@ -71,7 +72,11 @@ func (k *kernel) Scan(ctx context.Context, h *Header, start uint32, count uint64
 			return done, ctx.Err()
 		default:
 		}
-		n := uint32(min(count-done, chunk))
+		step := uint64(chunk)
+		if k.lanes == 1 {
+			step = chunk / 4
+		}
+		n := uint32(min(count-done, step))
 		pos := start + uint32(done)
 		// Kernels hash whole lane groups; nonces past the range are filtered out below.
 		nr := (n + k.lanes - 1) / k.lanes * k.lanes
