@@ -168,6 +168,7 @@ func (b *Broker) Start(ctx context.Context) error {
 	b.mu.Lock()
 	b.tip = tip
 	b.mu.Unlock()
+	b.reconcile(ctx, tip)
 	if err := b.rebuild(ctx, true); err != nil {
 		b.setErr(err)
 		return fmt.Errorf("first job: %w", err)

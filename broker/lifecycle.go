@@ -181,7 +181,10 @@ func (b *Broker) orderRefused(ctx context.Context, o *activeOrder, cause error) 
 		switch te.Reason {
 		case chain.TxMissingInputs, chain.TxImmature, chain.TxNotFinal, chain.TxConflict:
 		case chain.TxAlreadyMined:
-			return // the tip event that mined it will move it
+			// Normally the tip event that mined it moves it; when that event was
+			// missed (the block arrived while the broker was down), this does.
+			b.minedElsewhere(ctx, o)
+			return
 		default:
 			b.failOrder(ctx, o.id, "the transaction became invalid: "+te.Error())
 			return
@@ -190,6 +193,73 @@ func (b *Broker) orderRefused(ctx context.Context, o *activeOrder, cause error) 
 	}
 	b.park(o.id)
 	_ = b.store.SetReason(ctx, o.id, "left out of the block template until the chain changes: "+cause.Error())
+}
+
+// reconcile brings the stored orders up to date with the chain when the broker
+// starts: its tip events begin at the current tip, so what happened while it was down
+// would go unseen. A mined or recently confirmed order whose transaction is no longer
+// in the main chain goes back to paid, as the reorg would have done (a btcd regtest node
+// that restarted with a fresh chain, a reorg while the broker was down); an active
+// order whose transaction the chain confirmed meanwhile is mined. Orders are left as
+// they are when the node cannot say (an error, or no transaction index).
+func (b *Broker) reconcile(ctx context.Context, tip chain.Tip) {
+	// Confirmed orders deeper than this are not checked at every start.
+	const recheckDepth = 1000
+	done, err := b.store.OrdersInState(ctx, store.StateMined, store.StateConfirmed)
+	if err != nil {
+		b.log.Error("reconcile: list mined orders", "err", err)
+		return
+	}
+	var gone []chainhash.Hash
+	for _, o := range done {
+		if o.State == store.StateConfirmed && o.Height <= tip.Height-recheckDepth {
+			continue
+		}
+		var txid, block chainhash.Hash
+		if chainhash.Decode(&txid, o.Txid) != nil || chainhash.Decode(&block, o.BlockHash) != nil {
+			continue
+		}
+		st, err := b.backend.TxStatus(ctx, txid, block)
+		if err != nil {
+			b.log.Warn("reconcile: transaction status unknown; order left as it is", "order", o.ID, "err", err)
+			continue
+		}
+		if !st.Confirmed || st.BlockHash != block {
+			gone = append(gone, block)
+		}
+	}
+	if len(gone) > 0 {
+		b.log.Info("blocks of mined orders left the main chain while the broker was down", "blocks", len(gone))
+		b.handleDisconnected(ctx, gone)
+	}
+	for _, a := range b.activeSnapshot() {
+		b.minedElsewhere(ctx, a)
+	}
+}
+
+// minedElsewhere marks an active order mined when the chain has its transaction in a
+// block the broker did not see arrive.
+func (b *Broker) minedElsewhere(ctx context.Context, a *activeOrder) {
+	st, err := b.backend.TxStatus(ctx, a.txid, chainhash.Hash{})
+	if err != nil || !st.Confirmed || st.Height > b.Tip().Height {
+		return // unknown, not mined, or in a block whose tip event is still to come
+	}
+	detail := fmt.Sprintf("in block %s at height %d", st.BlockHash, st.Height)
+	_, err = b.store.Transition(ctx, a.id, []store.State{store.StateWorking, store.StatePaid}, store.StateMined, detail,
+		func(o *store.Order) {
+			o.BlockHash, o.Height, o.MinedAt, o.Reason = st.BlockHash.String(), st.Height, time.Now(), ""
+		})
+	if err != nil {
+		if !errors.Is(err, store.ErrStateChanged) {
+			b.log.Error("mark order mined", "order", a.id, "err", err)
+		}
+		return
+	}
+	b.removeActive(a.id)
+	_ = b.store.CloseAssignments(ctx, a.id)
+	b.log.Info("order mined", "order", a.id, "block", st.BlockHash, "height", st.Height)
+	b.watch.notify(a.id)
+	b.updateConfirmations(ctx, b.Tip())
 }
 
 // parkBeforeSegwit keeps witness transactions out of a template for a block where

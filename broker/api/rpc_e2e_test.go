@@ -51,6 +51,8 @@ type rpcEnv struct {
 	url    string
 	cancel context.CancelFunc
 	done   chan struct{}
+	dir    string
+	opt    rpcEnvOptions
 }
 
 type rpcEnvOptions struct {
@@ -89,14 +91,24 @@ func newRPCEnv(t *testing.T, b *btcdtest.Node, opt rpcEnvOptions) *rpcEnv {
 	if opt.timeout == 0 {
 		opt.timeout = 2 * time.Second
 	}
-	e := &rpcEnv{t: t, btcd: b, key: testKey(t, "miner"), payout: testKey(t, "payout")}
-	ctx := context.Background()
-	var err error
 	if opt.url == "" {
 		opt.url = b.URL()
 	}
-	e.node, err = rpcnode.New(ctx, rpcnode.Config{URL: opt.url, User: b.User, Pass: b.Pass, NetName: "regtest",
-		PollInterval: 50 * time.Millisecond, Timeout: opt.timeout, DisableWebsocket: opt.url != b.URL(), Logger: quiet()})
+	e := &rpcEnv{t: t, btcd: b, key: testKey(t, "miner"), payout: testKey(t, "payout"), dir: t.TempDir(), opt: opt}
+	e.start()
+	t.Cleanup(e.stop)
+	return e
+}
+
+// start opens the node client, the store (again, after stop: a broker restart), the
+// broker and its HTTP server.
+func (e *rpcEnv) start() {
+	t, opt := e.t, e.opt
+	t.Helper()
+	ctx := context.Background()
+	var err error
+	e.node, err = rpcnode.New(ctx, rpcnode.Config{URL: opt.url, User: e.btcd.User, Pass: e.btcd.Pass, NetName: "regtest",
+		PollInterval: 50 * time.Millisecond, Timeout: opt.timeout, DisableWebsocket: opt.url != e.btcd.URL(), Logger: quiet()})
 	if err != nil {
 		t.Fatalf("rpcnode: %v", err)
 	}
@@ -104,8 +116,7 @@ func newRPCEnv(t *testing.T, b *btcdtest.Node, opt rpcEnvOptions) *rpcEnv {
 	if opt.wrap != nil {
 		backend = opt.wrap(e.node)
 	}
-	dir := t.TempDir()
-	e.store, err = store.Open(ctx, filepath.Join(dir, "broker.sqlite"), store.Options{Logger: quiet()})
+	e.store, err = store.Open(ctx, filepath.Join(e.dir, "broker.sqlite"), store.Options{Logger: quiet()})
 	if err != nil {
 		t.Fatalf("open store: %v", err)
 	}
@@ -124,22 +135,32 @@ func newRPCEnv(t *testing.T, b *btcdtest.Node, opt rpcEnvOptions) *rpcEnv {
 	rctx, cancel := context.WithCancel(ctx)
 	e.cancel, e.done = cancel, make(chan struct{})
 	srv := api.NewServer(e.broker, api.ServerOptions{Logger: quiet(), RequestsPerSecond: 10000})
+	ran := make(chan struct{})
+	go func() {
+		defer close(ran)
+		_ = e.broker.Run(rctx)
+	}()
 	go func() {
 		defer close(e.done)
-		go func() { _ = e.broker.Run(rctx) }()
 		_ = api.Serve(rctx, ln, srv, nil)
+		<-ran
 	}()
 	e.url = "http://" + ln.Addr().String()
 	if e.client, err = api.NewClient(e.url); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		e.cancel()
-		<-e.done
-		_ = e.store.Close()
-		_ = e.node.Close()
-	})
-	return e
+}
+
+// stop ends the broker and closes the store and the node client.
+func (e *rpcEnv) stop() {
+	if e.cancel == nil {
+		return
+	}
+	e.cancel()
+	<-e.done
+	e.cancel = nil
+	_ = e.store.Close()
+	_ = e.node.Close()
 }
 
 func (e *rpcEnv) ctx() context.Context {
@@ -348,10 +369,12 @@ func TestRPCReorgBetweenNodes(t *testing.T) {
 	if got := e.path(o); got != "working mined paid mined" {
 		t.Fatalf("events %q, want working mined paid mined", got)
 	}
-	// The order whose coin the other branch spent failed, naming the rival.
+	// The order whose coin the other branch spent failed. The reason names the rival
+	// when the block that carries it is read first, or says the input is spent when a
+	// job built meanwhile (o2's) found the transaction refused first.
 	failed := e.waitState(rivalled, "failed")
-	if !strings.Contains(failed.Reason, rival.TxHash().String()) {
-		t.Fatalf("reason %q does not name the rival %s", failed.Reason, rival.TxHash())
+	if !strings.Contains(failed.Reason, rival.TxHash().String()) && !strings.Contains(failed.Reason, "already spent") {
+		t.Fatalf("reason %q neither names the rival %s nor a spent input", failed.Reason, rival.TxHash())
 	}
 	if got := e.path(rivalled); got != "working mined paid failed" {
 		t.Fatalf("events %q, want working mined paid failed", got)
@@ -787,5 +810,56 @@ func TestRPCNodeFaults(t *testing.T) {
 	e.mineBlock(o)
 	if mined := e.waitState(o, "mined"); !slices.Contains(e.nodeBlock(mined.BlockHash).Tx, mined.Txid) {
 		t.Fatalf("mined %+v", mined)
+	}
+}
+
+// TestRPCBrokerRestarts: what happened while the broker was down is found at its next
+// start. The node mined a working order's transaction: the order is mined in that
+// block. The node restarted with a fresh chain: the mined orders go back to paid (their
+// blocks are gone) and never count confirmations on the new chain.
+func TestRPCBrokerRestarts(t *testing.T) {
+	b := startBtcd(t)
+	b.Generate(rpcSegwitHeight)
+	e := newRPCEnv(t, b, rpcEnvOptions{cfg: rpcConfig()})
+	o1 := e.newOrder(1)
+	e.mineBlock(o1)
+	mined1 := e.waitState(o1, "mined")
+	o2 := e.newOrder(2)
+	o2tx := decodeTx(t, e.orderTxOf(o2))
+
+	e.stop()
+	b.SendTx(o2tx)             // the node mines it while the broker is down
+	byNode := b.Generate(2)[0] // not the tip: the first tip event alone would not show it
+	e.start()
+	mined2 := e.waitState(o2, "mined")
+	if mined2.BlockHash != byNode.String() || mined2.Height != rpcSegwitHeight+2 {
+		t.Fatalf("order mined by the node while the broker was down: %+v, want block %s", mined2, byNode)
+	}
+	if got, err := e.client.Order(e.ctx(), o1.id, o1.token); err != nil || got.State != "mined" || got.BlockHash != mined1.BlockHash {
+		t.Fatalf("order mined before the restart: %+v %v", got, err)
+	}
+
+	e.stop()
+	b.Restart() // a fresh chain
+	e.start()
+	for _, o := range []order{o1, o2} {
+		back := e.waitOrder(o, "paid and parked", func(got *api.Order) bool {
+			return got.State == "paid" && strings.Contains(got.Reason, "missing-inputs")
+		})
+		if back.BlockHash != "" {
+			t.Fatalf("order %s still names block %s", o.id, back.BlockHash)
+		}
+	}
+	// The new chain grows past the old heights: nothing is confirmed by mistake.
+	b.Generate(rpcSegwitHeight + 10)
+	e.waitTipHeight(rpcSegwitHeight + 10)
+	for _, o := range []order{o1, o2} {
+		got, err := e.client.Order(e.ctx(), o.id, o.token)
+		if err != nil || got.State != "paid" {
+			t.Fatalf("order %s on the new chain: %+v %v", o.id, got, err)
+		}
+	}
+	if got := e.path(o1); got != "working mined paid" {
+		t.Fatalf("events %q", got)
 	}
 }
