@@ -470,3 +470,53 @@ func TestOrderPaid(t *testing.T) {
 		t.Fatalf("authorize for a paid order: %s", r.raw)
 	}
 }
+
+// TestJobRefreshAndVardiff: a session that saw no new job for JobRefresh gets the
+// current job again under a new id with a later ntime; vardiff raises the difficulty
+// of a miner that shares too fast and lowers it when shares stop, fractional both ways.
+func TestJobRefreshAndVardiff(t *testing.T) {
+	cfg := testStratumConfig()
+	cfg.JobRefresh = 400 * time.Millisecond
+	cfg.TargetShareInterval, cfg.RetargetInterval = time.Second, 2*time.Second
+	bcfg := testBrokerConfig()
+	bcfg.Pricing.MinWork = 1e6 * testShareDiff
+	e := newEnv(t, envOpts{broker: bcfg, stratum: cfg})
+	o := e.newOrder(0)
+	c := e.dial()
+	c.handshake(o.token)
+	first := c.last()
+	c.waitMethod("mining.notify")
+	again := c.last()
+	if again.n.JobID == first.n.JobID || again.n.NTime <= first.n.NTime || again.n.PrevHash != first.n.PrevHash {
+		t.Fatalf("refresh: job %s ntime %d after job %s ntime %d", again.n.JobID, again.n.NTime, first.n.JobID, first.n.NTime)
+	}
+	// 16 shares well within a quarter of the retarget time: too fast, difficulty up.
+	start := c.diff
+	for _, s := range c.find(again, 16, false, 0, 0) {
+		if r := c.submit(o.token, s, false); r.code() != 0 && r.code() != 21 {
+			t.Fatalf("share: %s", r.raw)
+		}
+	}
+	c.notes = nil
+	for deadline := time.Now().Add(10 * time.Second); c.diff == start; {
+		if time.Now().After(deadline) {
+			t.Fatal("no difficulty change after a burst of shares")
+		}
+		c.waitMethod("mining.set_difficulty")
+	}
+	up := c.diff
+	if up <= start || up > 16*start {
+		t.Fatalf("difficulty after a burst: %g, started at %g", up, start)
+	}
+	// Silence: after the retarget time and three share intervals, it comes down.
+	for deadline := time.Now().Add(10 * time.Second); c.diff == up; {
+		if time.Now().After(deadline) {
+			t.Fatal("no difficulty change after silence")
+		}
+		c.waitMethod("mining.set_difficulty")
+	}
+	if c.diff >= up {
+		t.Fatalf("difficulty after silence: %g, was %g", c.diff, up)
+	}
+	t.Logf("difficulty %g -> %g -> %g", start, up, c.diff)
+}

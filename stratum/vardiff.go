@@ -69,14 +69,20 @@ func (v *vardiff) share(now time.Time) (float64, bool) {
 	return v.adjust(float64(v.shares), el, now)
 }
 
-// tick lowers the difficulty when shares stopped coming.
+// tick retargets between shares: after the retarget time with enough shares, or
+// with too few shares for three target intervals (then the rate is taken as at most
+// (shares+1/2)/elapsed, and the difficulty comes down).
 func (v *vardiff) tick(now time.Time) (float64, bool) {
 	el := now.Sub(v.since)
-	if el < v.retarget || el < 3*v.target || v.shares >= vardiffMinCount {
+	switch {
+	case el < v.retarget:
 		return v.diff, false
+	case v.shares >= vardiffMinCount:
+		return v.adjust(float64(v.shares), el, now)
+	case el >= 3*v.target:
+		return v.adjust(float64(v.shares)+0.5, el, now)
 	}
-	// Fewer than a handful of shares in el: the rate is at most (shares+1)/el.
-	return v.adjust(float64(v.shares)+0.5, el, now)
+	return v.diff, false
 }
 
 func (v *vardiff) adjust(shares float64, el time.Duration, now time.Time) (float64, bool) {

@@ -48,6 +48,11 @@ func TestVardiff(t *testing.T) {
 			return append(s, step{at: 160 * time.Millisecond, share: true, want: 5, change: true})
 		}()},
 		{"clamped at min", 0.1, 10, 0.2, []step{{10 * time.Minute, false, 0.1, true}}},
+		{"shares then silence: the tick retargets up", 1e-9, 1e9, 1, []step{
+			{time.Second, true, 1, false}, {2 * time.Second, true, 1, false}, {3 * time.Second, true, 1, false},
+			{4 * time.Second, true, 1, false}, {5 * time.Second, true, 1, false},
+			{29 * time.Second, false, 1, false}, {30 * time.Second, false, 5.0 / 30 * 10, true},
+		}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
