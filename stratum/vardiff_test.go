@@ -1,6 +1,7 @@
 package stratum
 
 import (
+	"math"
 	"testing"
 	"time"
 )
@@ -51,7 +52,7 @@ func TestVardiff(t *testing.T) {
 		{"shares then silence: the tick retargets up", 1e-9, 1e9, 1, []step{
 			{time.Second, true, 1, false}, {2 * time.Second, true, 1, false}, {3 * time.Second, true, 1, false},
 			{4 * time.Second, true, 1, false}, {5 * time.Second, true, 1, false},
-			{29 * time.Second, false, 1, false}, {30 * time.Second, false, 5.0 / 30 * 10, true},
+			{29 * time.Second, false, 1, false}, {30 * time.Second, false, 5.0 / 30.0 * 10.0, true},
 		}},
 	}
 	for _, tc := range tests {
@@ -65,7 +66,7 @@ func TestVardiff(t *testing.T) {
 				} else {
 					got, changed = v.tick(t0.Add(s.at))
 				}
-				if changed != s.change || got != s.want {
+				if changed != s.change || math.Abs(got-s.want) > 1e-12*s.want {
 					t.Fatalf("step %d at %v: got %g changed %v, want %g changed %v", i, s.at, got, changed, s.want, s.change)
 				}
 			}
