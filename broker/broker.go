@@ -67,6 +67,8 @@ type Broker struct {
 	rate           *rateMeter
 	refreshNow     chan struct{}
 	targets        targetCache
+	rejectMu       sync.Mutex
+	rejectedBy     map[Kind]int64
 }
 
 // activeOrder is what the broker keeps in memory about a working or paid order.

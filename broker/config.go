@@ -44,12 +44,13 @@ type Config struct {
 	MaxTxBytes int `json:"max_tx_bytes"`
 }
 
-// DefaultConfig returns the defaults for a network: the private network's fixed
-// difficulty is far above the share difficulty, so orders are paid by shares long
-// before a block is found; on regtest every share is a block.
+// DefaultConfig returns the defaults for a network. On the private network (default
+// difficulty 1/64 unit, about 2^26 hashes per block) a typical order costs about 1/17 of
+// a block and about 30 shares, so orders are paid by shares before their block is found,
+// and the pool's users find a block every 15-20 orders. On regtest every share is a block.
 func DefaultConfig(net string) Config {
 	c := Config{
-		Pricing:          Pricing{MinWork: 0.0001, WorkPerVByte: 2e-6, WorkPerSat: 1e-8},
+		Pricing:          Pricing{MinWork: 0.0002, WorkPerVByte: 4e-6, WorkPerSat: 1e-8},
 		ShareDifficulty:  1.0 / (1 << 15),
 		AssignmentNonces: 1 << 26,
 		AssignmentTTL:    Duration(2 * time.Minute),

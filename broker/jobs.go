@@ -18,8 +18,9 @@ import (
 	"github.com/proofow/powbroker/miner"
 )
 
-// maxJobs is how many recent jobs stay known for shares and block candidates.
-const maxJobs = 64
+// maxJobs is how many recent jobs stay known for shares and block candidates: enough
+// for every job of a busy tip (one per new or leaving order) and the ones before it.
+const maxJobs = 256
 
 // Job is one version of the pooled block being mined: a template with the active
 // orders' transactions, its coinbase halves and merkle branch, and a job id.

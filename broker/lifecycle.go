@@ -315,7 +315,8 @@ func (b *Broker) onPaid(ctx context.Context, id string) {
 	_ = b.store.CloseAssignments(ctx, id)
 	b.log.Info("order paid", "order", id)
 	b.watch.notify(id)
-	b.markDirty(true)
+	// A paid order's transaction stays in the template until mined: the job's
+	// transactions do not change, so no new job is needed.
 }
 
 // watcher wakes long-polls when an order changes.

@@ -410,6 +410,7 @@ type Status struct {
 	Orders            map[store.State]int
 	SharesAccepted    int64
 	SharesRejected    int64
+	RejectedBy        map[Kind]int64
 	BlocksFound       int64
 	Hashrate          float64
 	Uptime            time.Duration
@@ -419,7 +420,7 @@ type Status struct {
 func (b *Broker) Status(ctx context.Context) (*Status, error) {
 	s := &Status{
 		Network: b.net, Ready: b.Ready() == nil, Tip: b.Tip(), ShareDifficulty: b.shareDifficulty(),
-		SharesAccepted: b.sharesAccepted.Load(), SharesRejected: b.sharesRejected.Load(),
+		SharesAccepted: b.sharesAccepted.Load(), SharesRejected: b.sharesRejected.Load(), RejectedBy: b.RejectedByKind(),
 		BlocksFound: b.blocksFound.Load(), Hashrate: b.rate.hashrate(b.started), Uptime: time.Since(b.started),
 		Orders: make(map[store.State]int),
 	}

@@ -71,7 +71,7 @@ func (e *ShareError) Unwrap() error { return e.Problem }
 func (b *Broker) SubmitWork(ctx context.Context, w Work) (ShareResult, error) {
 	res, err := b.submitWork(ctx, w)
 	if err != nil {
-		b.sharesRejected.Add(1)
+		b.rejected(err)
 	} else {
 		b.sharesAccepted.Add(1)
 		b.rate.add(res.Difficulty)
@@ -355,20 +355,17 @@ func (b *Broker) SubmitShares(ctx context.Context, id, token string, posts []Sha
 func (b *Broker) submitPost(ctx context.Context, o *store.Order, p SharePost) (ShareResult, error) {
 	a, err := b.assignment(ctx, p.AssignmentID)
 	if err != nil {
-		b.sharesRejected.Add(1)
+		b.rejected(err)
 		return ShareResult{}, err
 	}
 	if a.OrderID != o.ID {
-		b.sharesRejected.Add(1)
-		return ShareResult{}, problem(KindAssignmentMismatch, "assignment %s belongs to another order, not %s", a.ID, o.ID)
+		return ShareResult{}, b.rejected(problem(KindAssignmentMismatch, "assignment %s belongs to another order, not %s", a.ID, o.ID))
 	}
 	if off := uint64(p.Nonce - a.NonceStart); off >= a.NonceCount {
-		b.sharesRejected.Add(1)
-		return ShareResult{}, problem(KindNonceOutOfRange, "nonce %d is outside the assignment's range [%d, %d)", p.Nonce, a.NonceStart, uint64(a.NonceStart)+a.NonceCount)
+		return ShareResult{}, b.rejected(problem(KindNonceOutOfRange, "nonce %d is outside the assignment's range [%d, %d)", p.Nonce, a.NonceStart, uint64(a.NonceStart)+a.NonceCount))
 	}
 	if time.Now().After(a.ExpiresAt.Add(30 * time.Second)) {
-		b.sharesRejected.Add(1)
-		return ShareResult{}, problem(KindAssignmentExpired, "assignment %s expired at %s", a.ID, a.ExpiresAt.UTC().Format(time.RFC3339))
+		return ShareResult{}, b.rejected(problem(KindAssignmentExpired, "assignment %s expired at %s", a.ID, a.ExpiresAt.UTC().Format(time.RFC3339)))
 	}
 	return b.SubmitWork(ctx, Work{
 		OrderID: o.ID, JobID: a.JobID, Extranonce1: a.Extranonce1, Extranonce2: a.Extranonce2,
@@ -376,4 +373,28 @@ func (b *Broker) submitPost(ctx context.Context, o *store.Order, p SharePost) (S
 		Version: int32(binary.LittleEndian.Uint32(a.Header[0:4])), ShareDiff: a.ShareDiff,
 		Worker: "api", AssignmentID: a.ID,
 	})
+}
+
+// rejected counts a rejected share by kind and returns err.
+func (b *Broker) rejected(err error) error {
+	b.sharesRejected.Add(1)
+	k := KindOf(err)
+	b.rejectMu.Lock()
+	if b.rejectedBy == nil {
+		b.rejectedBy = make(map[Kind]int64)
+	}
+	b.rejectedBy[k]++
+	b.rejectMu.Unlock()
+	return err
+}
+
+// RejectedByKind counts rejected shares by problem kind.
+func (b *Broker) RejectedByKind() map[Kind]int64 {
+	b.rejectMu.Lock()
+	defer b.rejectMu.Unlock()
+	out := make(map[Kind]int64, len(b.rejectedBy))
+	for k, v := range b.rejectedBy {
+		out[k] = v
+	}
+	return out
 }

@@ -353,6 +353,9 @@ func (s *Server) shares(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	resp := SharesResponse{Results: make([]ShareOut, len(outs)), Order: orderJSON(view), Stop: view.Stop()}
+	if j := s.b.CurrentJob(); j != nil {
+		resp.Job = j.ID
+	}
 	for i, o := range outs {
 		so := ShareOut{AssignmentID: o.Post.AssignmentID, Nonce: o.Post.Nonce}
 		var se *broker.ShareError
@@ -394,6 +397,10 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 	}
 	for k, v := range st.Orders {
 		out.Orders[string(k)] = v
+	}
+	out.RejectedBy = make(map[string]int64, len(st.RejectedBy))
+	for k, v := range st.RejectedBy {
+		out.RejectedBy[string(k)] = v
 	}
 	writeJSON(w, http.StatusOK, out)
 }

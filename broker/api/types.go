@@ -160,6 +160,9 @@ type SharesResponse struct {
 	Rejected int        `json:"rejected"`
 	Order    *Order     `json:"order"`
 	Stop     bool       `json:"stop"`
+	// Job is the broker's current job: a worker whose assignment is on another job
+	// should take a new assignment (it may lack newer orders' transactions).
+	Job string `json:"job"`
 }
 
 // FaucetRequest asks for test coins.
@@ -178,21 +181,22 @@ type FaucetResponse struct {
 
 // Status is the broker's state for operators.
 type Status struct {
-	Network           string         `json:"network"`
-	Ready             bool           `json:"ready"`
-	NotReadyReason    string         `json:"not_ready_reason,omitempty"`
-	TipHash           string         `json:"tip_hash"`
-	TipHeight         int32          `json:"tip_height"`
-	NetworkDifficulty float64        `json:"network_difficulty"`
-	ShareDifficulty   float64        `json:"share_difficulty"`
-	JobID             string         `json:"job_id"`
-	JobOrders         int            `json:"job_orders"`
-	Orders            map[string]int `json:"orders"`
-	SharesAccepted    int64          `json:"shares_accepted"`
-	SharesRejected    int64          `json:"shares_rejected"`
-	BlocksFound       int64          `json:"blocks_found"`
-	Hashrate          float64        `json:"hashrate"`
-	UptimeSeconds     float64        `json:"uptime_seconds"`
+	Network           string           `json:"network"`
+	Ready             bool             `json:"ready"`
+	NotReadyReason    string           `json:"not_ready_reason,omitempty"`
+	TipHash           string           `json:"tip_hash"`
+	TipHeight         int32            `json:"tip_height"`
+	NetworkDifficulty float64          `json:"network_difficulty"`
+	ShareDifficulty   float64          `json:"share_difficulty"`
+	JobID             string           `json:"job_id"`
+	JobOrders         int              `json:"job_orders"`
+	Orders            map[string]int   `json:"orders"`
+	SharesAccepted    int64            `json:"shares_accepted"`
+	SharesRejected    int64            `json:"shares_rejected"`
+	RejectedBy        map[string]int64 `json:"shares_rejected_by_type"`
+	BlocksFound       int64            `json:"blocks_found"`
+	Hashrate          float64          `json:"hashrate"`
+	UptimeSeconds     float64          `json:"uptime_seconds"`
 }
 
 // Block is a block the broker found.

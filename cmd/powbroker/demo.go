@@ -22,12 +22,13 @@ import (
 
 // demoResult is the --json output.
 type demoResult struct {
-	Network        string      `json:"network"`
-	Orders         []demoOrder `json:"orders"`
-	Blocks         []demoBlock `json:"blocks"`
-	SharesAccepted int64       `json:"shares_accepted"`
-	SharesRejected int64       `json:"shares_rejected"`
-	Seconds        float64     `json:"seconds"`
+	Network        string           `json:"network"`
+	Orders         []demoOrder      `json:"orders"`
+	Blocks         []demoBlock      `json:"blocks"`
+	SharesAccepted int64            `json:"shares_accepted"`
+	SharesRejected int64            `json:"shares_rejected"`
+	RejectedBy     map[string]int64 `json:"shares_rejected_by_type"`
+	Seconds        float64          `json:"seconds"`
 }
 
 type demoOrder struct {
@@ -105,7 +106,7 @@ func newDemoCmd() *cobra.Command {
 	f.BoolVar(&verbose, "verbose", false, "show the daemon's logs on stderr")
 	f.DurationVar(&timeout, "timeout", 2*time.Minute, "give up after this long")
 	f.StringVar(&kernel, "kernel", "", "hashing kernel for the workers (default: the fastest on this CPU)")
-	f.IntVar(&maxUsers, "max-orders", 60, "most orders the demo submits while waiting for blocks")
+	f.IntVar(&maxUsers, "max-orders", 150, "most orders the demo submits while waiting for blocks")
 	f.BoolVar(&overStr, "stratum", false, "run the workers over Stratum v1 instead of the HTTP API")
 	return cmd
 }
@@ -131,6 +132,7 @@ func (d *demo) sayf(format string, args ...any) {
 type demoUser struct {
 	id, token, txid string
 	fee             int64
+	threads         int
 	last            *api.Order
 	paidFirst       bool
 }
@@ -183,7 +185,7 @@ func (d *demo) run(ctx context.Context, bits string) (*demoResult, error) {
 	var users []*demoUser
 	working := 0
 	fees := []int64{0, 1000, 5000}
-	addUser := func() error {
+	addUser := func(threads int) error {
 		n := len(users)
 		fee := fees[n%len(fees)]
 		f, err := c.Faucet(ctx, int64(10_000_000+n*100_000), fee)
@@ -194,7 +196,7 @@ func (d *demo) run(ctx context.Context, bits string) (*demoResult, error) {
 		if err != nil {
 			return fmt.Errorf("submit order: %w", err)
 		}
-		u := &demoUser{id: r.ID, token: r.Token, txid: r.Order.Txid, fee: fee, last: r.Order}
+		u := &demoUser{id: r.ID, token: r.Token, txid: r.Order.Txid, fee: fee, last: r.Order, threads: threads}
 		users = append(users, u)
 		working++
 		d.sayf("user %d: faucet tx %s (fee %d sat) -> order %s, %.6g work units (~%.3g hashes)",
@@ -202,8 +204,9 @@ func (d *demo) run(ctx context.Context, bits string) (*demoResult, error) {
 		go d.work(ctx, c, u, events)
 		return nil
 	}
+	// Three users arrive at once and work side by side.
 	for range 3 {
-		if err := addUser(); err != nil {
+		if err := addUser(1); err != nil {
 			return nil, err
 		}
 	}
@@ -214,10 +217,16 @@ func (d *demo) run(ctx context.Context, bits string) (*demoResult, error) {
 		if mined == len(users) && (paidFirst > 0 || d.net == "regtest") {
 			break
 		}
-		if working < max(2, runtime.NumCPU()) && len(users) < d.maxOrders && mined < len(users) {
-			// Pooled mining: blocks are found by the work of every user; while some
-			// orders wait for their block, new users keep arriving.
-			if err := addUser(); err != nil {
+		waiting := len(users) - mined - working // paid, waiting for a block
+		if waiting > 0 && working == 0 && len(users) >= d.maxOrders {
+			return d.result(ctx, c, users, start), fmt.Errorf("no block after %d orders (%d mined); raise --max-orders", len(users), mined)
+		}
+		if waiting > 0 && working == 0 && len(users) < d.maxOrders {
+			// Pooled mining: blocks are found by the work of every user. While paid
+			// orders wait for their block and nobody works, the next user arrives; it
+			// works alone with every core, on a job that carries every order so far,
+			// so the block it finds mines them all.
+			if err := addUser(runtime.NumCPU()); err != nil {
 				return nil, err
 			}
 		}
@@ -279,21 +288,21 @@ func (d *demo) run(ctx context.Context, bits string) (*demoResult, error) {
 			return res, fmt.Errorf("order %s: transaction %s is not in the chain's main chain (%v)", o.ID, o.Txid, err)
 		}
 	}
-	d.sayf("done in %.1f s: %d orders mined in %d blocks the chain accepted; %d paid by shares before their block was found; %d shares accepted, %d rejected",
-		res.Seconds, len(res.Orders), len(res.Blocks), paidFirst, res.SharesAccepted, res.SharesRejected)
+	d.sayf("done in %.1f s: %d orders mined in %d blocks the chain accepted; %d paid by shares before their block was found; %d shares accepted, %d rejected %v",
+		res.Seconds, len(res.Orders), len(res.Blocks), paidFirst, res.SharesAccepted, res.SharesRejected, res.RejectedBy)
 	return res, nil
 }
 
 // work runs a worker for the user's order through the HTTP API, then follows the
 // order until it is mined or final.
 func (d *demo) work(ctx context.Context, c *api.Client, u *demoUser, events chan<- demoEvent) {
-	lastShares := int64(0)
 	if d.stratumAddr != "" {
 		d.workStratum(ctx, c, u, events)
 		return
 	}
+	lastShares := int64(0)
 	_, _, err := apiworker.Run(ctx, apiworker.Options{
-		Client: c, OrderID: u.id, Token: u.token, Kernel: d.kernel, Threads: 1,
+		Client: c, OrderID: u.id, Token: u.token, Kernel: d.kernel, Threads: u.threads,
 		PostInterval: 300 * time.Millisecond,
 		OnPost: func(r *api.SharesResponse) {
 			if r.Order != nil && r.Order.Shares != lastShares && r.Order.State == "working" {
@@ -313,7 +322,7 @@ func (d *demo) work(ctx context.Context, c *api.Client, u *demoUser, events chan
 // name) until the broker says the order is complete, then follows the order.
 func (d *demo) workStratum(ctx context.Context, c *api.Client, u *demoUser, events chan<- demoEvent) {
 	st, err := stratum.Mine(ctx, stratum.MinerOptions{
-		URL: "stratum+tcp://" + d.stratumAddr, User: u.token + ".demo", Kernel: d.kernel, Threads: 1,
+		URL: "stratum+tcp://" + d.stratumAddr, User: u.token + ".demo", Kernel: d.kernel, Threads: u.threads,
 		Logger: d.log, Stop: stratumpool.StopOnOrder,
 	})
 	if err != nil && ctx.Err() == nil {
@@ -328,7 +337,17 @@ func (d *demo) workStratum(ctx context.Context, c *api.Client, u *demoUser, even
 func (d *demo) follow(ctx context.Context, c *api.Client, u *demoUser, events chan<- demoEvent) {
 	state := "working"
 	for ctx.Err() == nil {
-		o, err := c.WaitOrder(ctx, u.id, u.token, 10*time.Second)
+		// Read first, then long-poll: a change that happened before the poll started
+		// must not wait for the next one.
+		o, err := c.Order(ctx, u.id, u.token)
+		if err == nil && o.State == state {
+			var changed bool
+			if o2, ch, werr := c.WaitOrderSince(ctx, u.id, u.token, o.ETag, 10*time.Second); werr != nil {
+				err = werr
+			} else if changed = ch; changed {
+				o = o2
+			}
+		}
 		if err != nil {
 			if ctx.Err() == nil {
 				events <- demoEvent{user: u, err: err}
@@ -366,7 +385,7 @@ func (d *demo) result(ctx context.Context, c *api.Client, users []*demoUser, sta
 	}
 	sort.Slice(res.Blocks, func(i, j int) bool { return res.Blocks[i].Height < res.Blocks[j].Height })
 	if st, err := c.Status(context.WithoutCancel(ctx)); err == nil {
-		res.SharesAccepted, res.SharesRejected = st.SharesAccepted, st.SharesRejected
+		res.SharesAccepted, res.SharesRejected, res.RejectedBy = st.SharesAccepted, st.SharesRejected, st.RejectedBy
 	}
 	res.Seconds = time.Since(start).Seconds()
 	return res

@@ -57,6 +57,7 @@ func Run(ctx context.Context, opt Options) (*api.Order, Stats, error) {
 		opt.MaxAssignmentAge = 20 * time.Second
 	}
 	backoff := 100 * time.Millisecond
+	var last *api.Order
 	for {
 		if err := ctx.Err(); err != nil {
 			return nil, st, err
@@ -87,18 +88,24 @@ func Run(ctx context.Context, opt Options) (*api.Order, Stats, error) {
 		}
 		backoff = 100 * time.Millisecond
 		st.Assignments++
-		o, stop, err := work(ctx, opt, a, &st)
+		if last == nil {
+			last, _ = opt.Client.Order(ctx, opt.OrderID, opt.Token)
+		}
+		o, stop, err := work(ctx, opt, a, &st, last)
 		if err != nil {
 			return o, st, err
 		}
 		if stop {
 			return o, st, nil
 		}
+		if o != nil {
+			last = o
+		}
 	}
 }
 
 // work scans one assignment; stop reports that the order needs no more work.
-func work(ctx context.Context, opt Options, a *api.Assignment, st *Stats) (*api.Order, bool, error) {
+func work(ctx context.Context, opt Options, a *api.Assignment, st *Stats, seen *api.Order) (*api.Order, bool, error) {
 	raw, err := hex.DecodeString(a.Header)
 	if err != nil || len(raw) != 80 {
 		return nil, false, fmt.Errorf("assignment %s: header is not 80 bytes of hex", a.ID)
@@ -109,22 +116,46 @@ func work(ctx context.Context, opt Options, a *api.Assignment, st *Stats) (*api.
 	if err != nil {
 		return nil, false, fmt.Errorf("assignment %s: %w", a.ID, err)
 	}
+	netTarget, err := api.ParseDisplayTarget(a.NetworkTarget)
+	if err != nil {
+		return nil, false, fmt.Errorf("assignment %s: network target: %w", a.ID, err)
+	}
 	scanCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var mu sync.Mutex
 	var found []api.ShareIn
 	done := make(chan struct{})
+	// need is how many shares complete the order: post them at once rather than at the
+	// next tick, so the worker does not find shares the broker no longer wants.
+	need := api.MaxSharesPerPost
+	if seen != nil && a.ShareDifficulty > 0 {
+		if n := (seen.RequiredWork - seen.CreditedWork) / a.ShareDifficulty; n >= 0 && n < float64(need) {
+			need = max(1, int(n+0.999999))
+		}
+	}
+	flush := make(chan struct{}, 1)
 	go func() {
 		defer close(done)
 		n, _ := miner.ScanParallel(scanCtx, opt.Kernel, opt.Threads, &hdr, a.NonceStart, a.NonceCount, &target, func(f miner.Found) {
 			mu.Lock()
-			found = append(found, api.ShareIn{AssignmentID: a.ID, Nonce: f.Nonce})
+			sh := api.ShareIn{AssignmentID: a.ID, Nonce: f.Nonce}
+			if netTarget.Meets(&f.Hash) {
+				found = append([]api.ShareIn{sh}, found...) // a block: first, never trimmed
+			} else {
+				found = append(found, sh)
+			}
 			full := len(found) >= api.MaxSharesPerPost
+			enough := len(found) >= need
 			mu.Unlock()
-			if full {
-				// Shares come faster than one post a period can carry (an easy share
-				// target, as on regtest): stop here, post, and take a new assignment.
+			if full || enough {
+				// Enough to complete the order, or more than one post can carry (an easy
+				// share target, as on regtest): stop scanning, post now, and take a new
+				// assignment if the broker still wants work.
 				cancel()
+				select {
+				case flush <- struct{}{}:
+				default:
+				}
 			}
 		})
 		mu.Lock()
@@ -135,7 +166,7 @@ func work(ctx context.Context, opt Options, a *api.Assignment, st *Stats) (*api.
 	tick := time.NewTicker(opt.PostInterval)
 	defer tick.Stop()
 	finished := false
-	var last *api.Order
+	last := seen
 	for {
 		select {
 		case <-ctx.Done():
@@ -145,20 +176,26 @@ func work(ctx context.Context, opt Options, a *api.Assignment, st *Stats) (*api.
 		case <-done:
 			finished = true
 		case <-tick.C:
+		case <-flush:
 		}
 		mu.Lock()
 		batch := found
 		found = nil
 		mu.Unlock()
+		if len(batch) > need {
+			// Threads that were still scanning found more than the order needs; the
+			// broker would only answer order-complete for those.
+			batch = batch[:need]
+		}
 		for len(batch) > api.MaxSharesPerPost {
-			if _, stop, renew, err := post(ctx, opt, batch[:api.MaxSharesPerPost], st, &last); err != nil || stop || renew {
+			if _, stop, renew, err := post(ctx, opt, a.JobID, batch[:api.MaxSharesPerPost], st, &last); err != nil || stop || renew {
 				cancel()
 				<-done
 				return last, stop, err
 			}
 			batch = batch[api.MaxSharesPerPost:]
 		}
-		_, stop, renew, err := post(ctx, opt, batch, st, &last)
+		_, stop, renew, err := post(ctx, opt, a.JobID, batch, st, &last)
 		if err != nil || stop || renew || finished || time.Since(started) > opt.MaxAssignmentAge {
 			cancel()
 			<-done
@@ -169,7 +206,7 @@ func work(ctx context.Context, opt Options, a *api.Assignment, st *Stats) (*api.
 				found = nil
 				mu.Unlock()
 				if len(rest) > 0 {
-					_, stop, _, err = post(ctx, opt, rest, st, &last)
+					_, stop, _, err = post(ctx, opt, a.JobID, rest, st, &last)
 				}
 			}
 			return last, stop, err
@@ -178,7 +215,7 @@ func work(ctx context.Context, opt Options, a *api.Assignment, st *Stats) (*api.
 }
 
 // post sends a batch; renew reports that the assignment is no longer worth scanning.
-func post(ctx context.Context, opt Options, batch []api.ShareIn, st *Stats, last **api.Order) (*api.SharesResponse, bool, bool, error) {
+func post(ctx context.Context, opt Options, jobID string, batch []api.ShareIn, st *Stats, last **api.Order) (*api.SharesResponse, bool, bool, error) {
 	for attempt := 0; ; attempt++ {
 		resp, err := opt.Client.SubmitShares(ctx, opt.OrderID, opt.Token, batch)
 		var p *api.Problem
@@ -215,6 +252,9 @@ func post(ctx context.Context, opt Options, batch []api.ShareIn, st *Stats, last
 		}
 		if resp.Order != nil {
 			*last = resp.Order
+		}
+		if resp.Job != "" && resp.Job != jobID {
+			renew = true // a newer job (new orders, new tip): follow it
 		}
 		if opt.OnPost != nil {
 			opt.OnPost(resp)
