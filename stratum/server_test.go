@@ -520,3 +520,55 @@ func TestJobRefreshAndVardiff(t *testing.T) {
 	}
 	t.Logf("difficulty %g -> %g -> %g", start, up, c.diff)
 }
+
+// TestStaleBlock: a share that meets the network target on a job that went stale is
+// answered 21, but its block is still submitted to the chain.
+func TestStaleBlock(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	o := e.newOrder(0)
+	c := e.dial()
+	c.handshake(o.token)
+	blk := c.find(c.last(), 1, true, 0, 0)[0]
+	if _, err := e.chain.Generate(e.ctx(), 1, nil); err != nil {
+		t.Fatal(err)
+	}
+	for !c.last().n.Clean || c.last().n.PrevHash == blk.j.n.PrevHash {
+		c.waitMethod("mining.notify")
+	}
+	if r := c.submit(o.token, blk, false); r.code() != 21 {
+		t.Fatalf("stale block share: %s", r.raw)
+	}
+	blocks, err := e.store.Blocks(e.ctx())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := chainhash.Hash(blk.hash).String()
+	for _, b := range blocks {
+		if b.Hash == want {
+			if _, _, err := e.chain.Block(e.ctx(), chainhash.Hash(blk.hash)); err != nil {
+				t.Fatalf("the chain does not know block %s: %v", want, err)
+			}
+			return
+		}
+	}
+	t.Fatalf("block %s of the stale share was not submitted (blocks %v)", want, blocks)
+}
+
+// TestShutdownReconnect: when the daemon stops, every miner is told client.reconnect
+// before its connection closes.
+func TestShutdownReconnect(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	o := e.newOrder(0)
+	a, b := e.dial(), e.dial()
+	a.handshake(o.token)
+	b.readSubscribe(b.call("mining.subscribe"))
+	e.stop()
+	for _, c := range []*conn{a, b} {
+		if m := c.waitMethod("client.reconnect"); m.Method != "client.reconnect" {
+			t.Fatalf("got %s", m.raw)
+		}
+		if !c.waitClosed(2 * time.Second) {
+			t.Fatal("connection kept after shutdown")
+		}
+	}
+}
