@@ -462,20 +462,6 @@ func (s *Server) RenewExtranonces(ctx context.Context) (int, error) {
 	return n, nil
 }
 
-// Broadcast sends client.show_message to every session.
-func (s *Server) Broadcast(msg string) {
-	s.mu.Lock()
-	all := make([]*session, 0, len(s.sessions))
-	for ss := range s.sessions {
-		all = append(all, ss)
-	}
-	s.mu.Unlock()
-	line := appendNotification(nil, "client.show_message", []any{msg})
-	for _, ss := range all {
-		ss.sendLine(line)
-	}
-}
-
 // accountWatch follows one account for the sessions working for it.
 type accountWatch struct {
 	id, token string

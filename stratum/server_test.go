@@ -572,3 +572,43 @@ func TestShutdownReconnect(t *testing.T) {
 		}
 	}
 }
+
+// TestCpuminerLike behaves like pooler/cpuminer 2.5.1: every submit has id 4, and
+// extranonce2 and the nonce start again at 0 for each new job id. When the server
+// sends the same pool job again (here after a difficulty change), the miner's
+// restarted search must not produce duplicates: the re-sent job carries a later ntime.
+func TestCpuminerLike(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	o := e.newOrder(0)
+	c := e.dial()
+	c.readSubscribe(c.call("mining.subscribe", "cpuminer/2.5.1"))
+	c.call("mining.authorize", o.token, "x")
+	c.waitMethod("mining.notify")
+	submit4 := func(s share) *msg {
+		c.write(fmt.Sprintf(`{"method": "mining.submit", "params": ["%s", "%s", "%x", "%08x", "%08x"], "id":4}`+"\n",
+			o.token, s.j.n.JobID, s.en2, s.j.n.NTime, s.nonce))
+		return c.reply(4)
+	}
+	first := c.last()
+	c.nonce = 0
+	a := c.find(first, 1, false, 0, 0)[0]
+	if r := submit4(a); string(r.Result) != "true" {
+		t.Fatalf("first share: %s", r.raw)
+	}
+	c.call("mining.suggest_difficulty", testShareDiff*1.5)
+	for c.last() == first {
+		c.waitMethod("mining.notify")
+	}
+	second := c.last()
+	if second.n.NTime <= first.n.NTime || second.n.PrevHash != first.n.PrevHash {
+		t.Fatalf("re-sent job ntime %d, first %d", second.n.NTime, first.n.NTime)
+	}
+	c.nonce = 0
+	b := c.find(second, 1, false, 0, 0)[0]
+	if r := submit4(b); string(r.Result) != "true" {
+		t.Fatalf("share after the restart at extranonce2 0: %s", r.raw)
+	}
+	if r := submit4(b); r.code() != 22 || string(r.Result) != "null" {
+		t.Fatalf("resubmitted share: %s", r.raw)
+	}
+}
