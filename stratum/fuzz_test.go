@@ -22,6 +22,14 @@ var requestSeeds = []string{
 	`[1,2,3]`,
 	`{"id":1,"method":"m","params":["\u0000\ud800"]}`,
 	"\x00\xff{",
+	`{ "id" : -0 , "method" : "a" , "params" : [ ] }`,
+	`{"id":01,"method":"a"}`,
+	`{"id":1,"method":"a","params":["x",]}`,
+	`{"id":1,"method":"a",}`,
+	`{"ID":1,"METHOD":"x","Params":["y"]}`,
+	`{"id":1,"method":"a","params":["x"],"params":["y"]}`,
+	`{"id":"4","method":"mining.submit","params":["w\u0041","1a"]}`,
+	`{"id":1.5,"method":"a"}`,
 	``,
 }
 
@@ -32,6 +40,12 @@ func FuzzParseRequest(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, line []byte) {
+		if fast, ok := parseFast(bytes.TrimSpace(line)); ok {
+			slow, err := parseSlow(bytes.TrimSpace(line))
+			if err != nil || !reflect.DeepEqual(fast, slow) {
+				t.Fatalf("fast parse %+v differs from encoding/json's %+v (%v)", fast, slow, err)
+			}
+		}
 		req, err := ParseRequest(line)
 		if req == nil {
 			if err == nil {

@@ -67,6 +67,14 @@ func ParseRequest(line []byte) (*Request, error) {
 	if len(line) == 0 || line[0] != '{' {
 		return nil, ErrNotObject
 	}
+	if r, ok := parseFast(line); ok {
+		return r, nil
+	}
+	return parseSlow(line)
+}
+
+// parseSlow is ParseRequest with encoding/json, for any line.
+func parseSlow(line []byte) (*Request, error) {
 	var w wireRequest
 	if err := json.Unmarshal(line, &w); err != nil {
 		return nil, fmt.Errorf("stratum: malformed JSON: %w", err)
