@@ -137,12 +137,15 @@ func work(ctx context.Context, opt Options, a *api.Assignment, st *Stats, seen *
 	go func() {
 		defer close(done)
 		n, _ := miner.ScanParallel(scanCtx, opt.Kernel, opt.Threads, &hdr, a.NonceStart, a.NonceCount, &target, func(f miner.Found) {
+			if scanCtx.Err() != nil {
+				return // stopping: the kernel may still report the rest of its chunk
+			}
 			mu.Lock()
 			sh := api.ShareIn{AssignmentID: a.ID, Nonce: f.Nonce}
-			if netTarget.Meets(&f.Hash) {
-				found = append([]api.ShareIn{sh}, found...) // a block: first, never trimmed
-			} else {
-				found = append(found, sh)
+			found = append(found, sh)
+			if netTarget.Meets(&f.Hash) && len(found) > 1 {
+				// A block goes first, so trimming to what the order needs never drops it.
+				found[0], found[len(found)-1] = found[len(found)-1], found[0]
 			}
 			full := len(found) >= api.MaxSharesPerPost
 			enough := len(found) >= need
