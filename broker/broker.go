@@ -67,6 +67,7 @@ type Broker struct {
 	rate           *rateMeter
 	refreshNow     chan struct{}
 	targets        targetCache
+	rebuildMu      sync.Mutex
 	rejectMu       sync.Mutex
 	rejectedBy     map[Kind]int64
 }

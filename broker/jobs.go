@@ -195,6 +195,10 @@ func (b *Broker) Job(id string) *Job { return b.jobs.get(id) }
 // rebuild makes a new job from the backend's template and the active orders, checks
 // it with a proposal, and publishes it.
 func (b *Broker) rebuild(ctx context.Context, clean bool) error {
+	// One rebuild at a time, so a job from an older template is never published after
+	// a newer one.
+	b.rebuildMu.Lock()
+	defer b.rebuildMu.Unlock()
 	tmpl, err := b.backend.Template(ctx)
 	if err != nil {
 		return fmt.Errorf("template: %w", err)
@@ -251,6 +255,9 @@ func (b *Broker) rebuild(ctx context.Context, clean bool) error {
 		}
 	}
 	sort.Strings(ids)
+	if cur := b.jobs.cur(); cur == nil || cur.PrevHash != tmpl.PrevHash {
+		clean = true // a new tip: every earlier job is stale
+	}
 	j := &Job{
 		Assembly:  asm,
 		PrevHash:  tmpl.PrevHash,

@@ -118,11 +118,11 @@ func (b *Broker) submitWork(ctx context.Context, w Work) (ShareResult, error) {
 	reject := func(e *Error) (ShareResult, error) {
 		return res, &ShareError{Problem: e, Block: res.Block, Hash: res.Hash}
 	}
-	if stale {
-		return reject(problem(KindStaleJob, "job %s was built on block %s, no longer the tip", job.ID, job.PrevHash))
-	}
 	if !working {
 		return reject(b.notWorking(ctx, w.OrderID))
+	}
+	if stale {
+		return reject(problem(KindStaleJob, "job %s was built on block %s, no longer the tip", job.ID, job.PrevHash))
 	}
 	rec, err := b.store.RecordShare(ctx, &store.Share{
 		HeaderHash: sum, OrderID: w.OrderID, AssignmentID: w.AssignmentID, Worker: w.Worker,

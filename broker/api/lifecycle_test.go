@@ -1,7 +1,11 @@
 package api_test
 
 import (
+	"errors"
+	"strings"
 	"testing"
+
+	"github.com/proofow/powbroker/broker/api"
 
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
 )
@@ -74,6 +78,13 @@ func TestOrderLifecycle(t *testing.T) {
 	ts, err := e.chain.TxStatus(ctx, txid, bh)
 	if err != nil || !ts.Confirmed || ts.Height != mined.Height {
 		t.Fatalf("chain tx status %+v %v", ts, err)
+	}
+	// A share on the mined order: order-complete, naming the state.
+	late := nonces(t, a2, 2, false)[1]
+	_, err = e.client.SubmitShares(ctx, o2.id, o2.token, []api.ShareIn{{AssignmentID: a2.ID, Nonce: late}})
+	var p *api.Problem
+	if !errors.As(err, &p) || p.Type != "order-complete" || !strings.Contains(p.Detail, "mined") {
+		t.Fatalf("share on a mined order: %v", err)
 	}
 	blocks, err := e.client.Blocks(ctx)
 	if err != nil || len(blocks) != 1 || !blocks[0].Accepted || blocks[0].Hash != mined.BlockHash {
