@@ -442,3 +442,6 @@ func (b *Broker) Status(ctx context.Context) (*Status, error) {
 
 // Blocks lists the blocks the broker found.
 func (b *Broker) Blocks(ctx context.Context) ([]*store.Block, error) { return b.store.Blocks(ctx) }
+
+// StoreStats are the share writer's counters.
+func (b *Broker) StoreStats() store.WriterStats { return b.store.Stats() }

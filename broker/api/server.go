@@ -69,6 +69,7 @@ func NewServer(b *broker.Broker, opt ServerOptions) *Server {
 		writeJSON(w, http.StatusOK, map[string]bool{"ok": true})
 	})
 	s.mux.HandleFunc("GET /readyz", s.readyz)
+	s.mux.HandleFunc("GET /metrics", s.metrics)
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, newProblem(broker.KindNotFound, "no endpoint %s %s", r.Method, r.URL.Path))
 	})

@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -196,5 +197,37 @@ func TestReorgToConflict(t *testing.T) {
 	}
 	if strings.Join(path, " ") != "working mined paid failed" {
 		t.Fatalf("events %v", path)
+	}
+}
+
+// TestMetrics: /metrics speaks the Prometheus text format and counts what happened.
+func TestMetrics(t *testing.T) {
+	e := newEnv(t, testConfig())
+	ctx := e.ctx()
+	o := e.newOrder(0)
+	ns := nonces(t, o.first, 2, false)
+	if _, err := e.client.SubmitShares(ctx, o.id, o.token, shares(o.first, ns[:1])); err != nil {
+		t.Fatal(err)
+	}
+	_, _ = e.client.SubmitShares(ctx, o.id, o.token, shares(o.first, ns[:1])) // duplicate
+	resp, err := http.Get(e.url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	text := string(body)
+	for _, want := range []string{
+		"# TYPE powbroker_shares_accepted_total counter\npowbroker_shares_accepted_total 1\n",
+		`powbroker_shares_rejected_total{type="duplicate-share"} 1`,
+		`powbroker_orders{state="working"} 1`,
+		"powbroker_ready 1\n",
+	} {
+		if !strings.Contains(text, want) {
+			t.Fatalf("metrics lack %q:\n%s", want, text)
+		}
+	}
+	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/plain; version=0.0.4") {
+		t.Fatalf("content type %q", ct)
 	}
 }
