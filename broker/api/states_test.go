@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"github.com/btcsuite/btcd/txscript"
 	"github.com/btcsuite/btcd/wire"
 	"github.com/proofow/powbroker/broker"
+	"github.com/proofow/powbroker/broker/api"
 )
 
 // TestFailedWhenInputSpentElsewhere: another transaction spending the order's input is
@@ -229,5 +231,30 @@ func TestMetrics(t *testing.T) {
 	}
 	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/plain; version=0.0.4") {
 		t.Fatalf("content type %q", ct)
+	}
+}
+
+// TestSlowDown: a client over the request rate gets 429 slow-down with Retry-After.
+func TestSlowDown(t *testing.T) {
+	e := newEnv(t, testConfig())
+	srv := httptest.NewServer(api.NewServer(e.broker, api.ServerOptions{RequestsPerSecond: 2}))
+	defer srv.Close()
+	var limited *http.Response
+	for range 20 {
+		resp, err := http.Get(srv.URL + "/v1/status")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusTooManyRequests {
+			limited = resp
+			break
+		}
+	}
+	if limited == nil {
+		t.Fatal("20 requests at once were never limited")
+	}
+	if limited.Header.Get("Retry-After") == "" || limited.Header.Get("Content-Type") != api.ProblemContentType {
+		t.Fatalf("429 without Retry-After or problem+json: %v", limited.Header)
 	}
 }
