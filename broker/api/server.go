@@ -3,6 +3,7 @@ package api
 import (
 	"bytes"
 	"context"
+	_ "embed"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -28,6 +29,11 @@ const (
 	MaxSharesPerPost = 1000
 	MaxWait          = 60 * time.Second
 )
+
+// openAPI is the API's OpenAPI 3.1 description, served at /v1/openapi.json.
+//
+//go:embed openapi.json
+var openAPI []byte
 
 // ServerOptions tune the HTTP server.
 type ServerOptions struct {
@@ -70,6 +76,10 @@ func NewServer(b *broker.Broker, opt ServerOptions) *Server {
 	})
 	s.mux.HandleFunc("GET /readyz", s.readyz)
 	s.mux.HandleFunc("GET /metrics", s.metrics)
+	s.mux.HandleFunc("GET /v1/openapi.json", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(openAPI)
+	})
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, newProblem(broker.KindNotFound, "no endpoint %s %s", r.Method, r.URL.Path))
 	})

@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -256,5 +257,38 @@ func TestSlowDown(t *testing.T) {
 	}
 	if limited.Header.Get("Retry-After") == "" || limited.Header.Get("Content-Type") != api.ProblemContentType {
 		t.Fatalf("429 without Retry-After or problem+json: %v", limited.Header)
+	}
+}
+
+// TestOpenAPI: the served spec is valid JSON and names every route the server has.
+func TestOpenAPI(t *testing.T) {
+	e := newEnv(t, testConfig())
+	resp, err := http.Get(e.url + "/v1/openapi.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var spec struct {
+		OpenAPI string                    `json:"openapi"`
+		Paths   map[string]map[string]any `json:"paths"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&spec); err != nil || spec.OpenAPI != "3.1.0" {
+		t.Fatalf("spec: %v %q", err, spec.OpenAPI)
+	}
+	routes := map[string][]string{
+		"/v1/quotes": {"post"}, "/v1/orders": {"post"}, "/v1/orders/{id}": {"get", "delete"},
+		"/v1/orders/{id}/events": {"get"}, "/v1/orders/{id}/assignments": {"post"}, "/v1/orders/{id}/shares": {"post"},
+		"/v1/status": {"get"}, "/v1/blocks": {"get"}, "/v1/faucet": {"post"}, "/v1/openapi.json": {"get"},
+		"/healthz": {"get"}, "/readyz": {"get"}, "/metrics": {"get"},
+	}
+	for path, methods := range routes {
+		for _, m := range methods {
+			if _, ok := spec.Paths[path][m]; !ok {
+				t.Errorf("spec lacks %s %s", m, path)
+			}
+		}
+	}
+	if len(spec.Paths) != len(routes) {
+		t.Errorf("spec has %d paths, the server %d", len(spec.Paths), len(routes))
 	}
 }
