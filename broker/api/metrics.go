@@ -10,11 +10,10 @@ import (
 )
 
 // metrics serves the broker's counters in the Prometheus text format (version 0.0.4).
-func (s *Server) metrics(w http.ResponseWriter, r *http.Request) {
+func (s *Server) metrics(w http.ResponseWriter, r *http.Request) error {
 	st, err := s.b.Status(r.Context())
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	var b strings.Builder
 	metric := func(name, kind, help string, samples ...sample) {
@@ -60,6 +59,7 @@ func (s *Server) metrics(w http.ResponseWriter, r *http.Request) {
 	metric("powbroker_uptime_seconds", "gauge", "Seconds since the broker started.", sample{"", st.Uptime.Seconds()})
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 	_, _ = w.Write([]byte(b.String()))
+	return nil
 }
 
 type sample struct {

@@ -61,21 +61,21 @@ func NewServer(b *broker.Broker, opt ServerOptions) *Server {
 		rps = 200
 	}
 	s := &Server{b: b, log: log, mux: http.NewServeMux(), limiter: newIPLimiter(rps, 4*rps)}
-	s.mux.HandleFunc("POST /v1/quotes", s.quote)
-	s.mux.HandleFunc("POST /v1/orders", s.createOrder)
-	s.mux.HandleFunc("GET /v1/orders/{id}", s.getOrder)
-	s.mux.HandleFunc("DELETE /v1/orders/{id}", s.cancelOrder)
-	s.mux.HandleFunc("GET /v1/orders/{id}/events", s.events)
-	s.mux.HandleFunc("POST /v1/orders/{id}/assignments", s.assignment)
-	s.mux.HandleFunc("POST /v1/orders/{id}/shares", s.shares)
-	s.mux.HandleFunc("GET /v1/status", s.status)
-	s.mux.HandleFunc("GET /v1/blocks", s.blocks)
-	s.mux.HandleFunc("POST /v1/faucet", s.faucet)
+	s.mux.HandleFunc("POST /v1/quotes", s.handle(s.quote))
+	s.mux.HandleFunc("POST /v1/orders", s.handle(s.createOrder))
+	s.mux.HandleFunc("GET /v1/orders/{id}", s.handle(s.getOrder))
+	s.mux.HandleFunc("DELETE /v1/orders/{id}", s.handle(s.cancelOrder))
+	s.mux.HandleFunc("GET /v1/orders/{id}/events", s.handle(s.events))
+	s.mux.HandleFunc("POST /v1/orders/{id}/assignments", s.handle(s.assignment))
+	s.mux.HandleFunc("POST /v1/orders/{id}/shares", s.handle(s.shares))
+	s.mux.HandleFunc("GET /v1/status", s.handle(s.status))
+	s.mux.HandleFunc("GET /v1/blocks", s.handle(s.blocks))
+	s.mux.HandleFunc("POST /v1/faucet", s.handle(s.faucet))
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]bool{"ok": true})
 	})
-	s.mux.HandleFunc("GET /readyz", s.readyz)
-	s.mux.HandleFunc("GET /metrics", s.metrics)
+	s.mux.HandleFunc("GET /readyz", s.handle(s.readyz))
+	s.mux.HandleFunc("GET /metrics", s.handle(s.metrics))
 	s.mux.HandleFunc("GET /v1/openapi.json", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(openAPI)
@@ -116,6 +116,15 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
+}
+
+// handle adapts a handler that returns its failure: the error becomes a problem.
+func (s *Server) handle(h func(http.ResponseWriter, *http.Request) error) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if err := h(w, r); err != nil {
+			s.fail(w, r, err)
+		}
+	}
 }
 
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
@@ -174,28 +183,24 @@ func bearer(r *http.Request) (string, error) {
 	return strings.TrimSpace(h[len(p):]), nil
 }
 
-func (s *Server) quote(w http.ResponseWriter, r *http.Request) {
+func (s *Server) quote(w http.ResponseWriter, r *http.Request) error {
 	body, err := readBody(w, r, MaxBodyBytes)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	var req TxRequest
 	if err := decodeStrict(body, &req); err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	q, err := s.b.Quote(r.Context(), req.Tx)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	rate := 10e6
 	if v := r.URL.Query().Get("hashrate"); v != "" {
 		f, perr := strconv.ParseFloat(v, 64)
 		if perr != nil || !(f > 0) || f > 1e21 {
-			s.fail(w, r, newProblem(broker.KindInvalidRequest, "hashrate %q must be a positive number of hashes per second", v))
-			return
+			return newProblem(broker.KindInvalidRequest, "hashrate %q must be a positive number of hashes per second", v)
 		}
 		rate = f
 	}
@@ -204,23 +209,21 @@ func (s *Server) quote(w http.ResponseWriter, r *http.Request) {
 		ExpectedHashes: q.ExpectedHashes, ShareDifficulty: q.ShareDifficulty, Hashrate: rate,
 		EstimateSeconds: q.ExpectedHashes / rate,
 	})
+	return nil
 }
 
-func (s *Server) createOrder(w http.ResponseWriter, r *http.Request) {
+func (s *Server) createOrder(w http.ResponseWriter, r *http.Request) error {
 	body, err := readBody(w, r, MaxBodyBytes)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	var req TxRequest
 	if err := decodeStrict(body, &req); err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	c, err := s.b.CreateOrder(r.Context(), req.Tx, r.Header.Get("Idempotency-Key"), body)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	resp := CreateResponse{
 		ID: c.Order.ID, Token: c.Token, State: string(c.Order.State), RequiredWork: c.Order.RequiredWork,
@@ -236,13 +239,13 @@ func (s *Server) createOrder(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Location", "/v1/orders/"+c.Order.ID)
 	writeJSON(w, status, resp)
+	return nil
 }
 
-func (s *Server) getOrder(w http.ResponseWriter, r *http.Request) {
+func (s *Server) getOrder(w http.ResponseWriter, r *http.Request) error {
 	token, err := bearer(r)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	id := r.PathValue("id")
 	var wait time.Duration
@@ -251,14 +254,12 @@ func (s *Server) getOrder(w http.ResponseWriter, r *http.Request) {
 		if perr != nil {
 			n, nerr := strconv.Atoi(v)
 			if nerr != nil {
-				s.fail(w, r, newProblem(broker.KindInvalidRequest, "wait %q must be a duration like 30s", v))
-				return
+				return newProblem(broker.KindInvalidRequest, "wait %q must be a duration like 30s", v)
 			}
 			d = time.Duration(n) * time.Second
 		}
 		if d < 0 || d > MaxWait {
-			s.fail(w, r, newProblem(broker.KindInvalidRequest, "wait %s must be between 0 and %s", d, MaxWait))
-			return
+			return newProblem(broker.KindInvalidRequest, "wait %s must be between 0 and %s", d, MaxWait)
 		}
 		wait = d
 	}
@@ -271,88 +272,80 @@ func (s *Server) getOrder(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		if r.Context().Err() != nil {
-			return
+			return nil
 		}
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	w.Header().Set("ETag", v.ETag())
 	if etag != "" && etag == v.ETag() {
 		w.WriteHeader(http.StatusNotModified)
-		return
+		return nil
 	}
 	writeJSON(w, http.StatusOK, orderJSON(v))
+	return nil
 }
 
-func (s *Server) cancelOrder(w http.ResponseWriter, r *http.Request) {
+func (s *Server) cancelOrder(w http.ResponseWriter, r *http.Request) error {
 	token, err := bearer(r)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	v, err := s.b.Cancel(r.Context(), r.PathValue("id"), token)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	writeJSON(w, http.StatusOK, orderJSON(v))
+	return nil
 }
 
-func (s *Server) events(w http.ResponseWriter, r *http.Request) {
+func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 	token, err := bearer(r)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	evs, err := s.b.Events(r.Context(), r.PathValue("id"), token)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	out := make([]Event, 0, len(evs))
 	for _, e := range evs {
 		out = append(out, Event{At: e.At.UTC(), From: string(e.From), To: string(e.To), Detail: e.Detail})
 	}
 	writeJSON(w, http.StatusOK, out)
+	return nil
 }
 
-func (s *Server) assignment(w http.ResponseWriter, r *http.Request) {
+func (s *Server) assignment(w http.ResponseWriter, r *http.Request) error {
 	token, err := bearer(r)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	if _, err := readBody(w, r, 1024); err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	a, err := s.b.NextAssignment(r.Context(), r.PathValue("id"), token)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	writeJSON(w, http.StatusCreated, assignmentJSON(a))
+	return nil
 }
 
-func (s *Server) shares(w http.ResponseWriter, r *http.Request) {
+func (s *Server) shares(w http.ResponseWriter, r *http.Request) error {
 	token, err := bearer(r)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	body, err := readBody(w, r, 128<<10)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	var req SharesRequest
 	if err := decodeStrict(body, &req); err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	if len(req.Shares) > MaxSharesPerPost {
-		s.fail(w, r, newProblem(broker.KindInvalidRequest, "%d shares in one request; at most %d", len(req.Shares), MaxSharesPerPost))
-		return
+		return newProblem(broker.KindInvalidRequest, "%d shares in one request; at most %d", len(req.Shares), MaxSharesPerPost)
 	}
 	posts := make([]broker.SharePost, len(req.Shares))
 	for i, sh := range req.Shares {
@@ -360,8 +353,7 @@ func (s *Server) shares(w http.ResponseWriter, r *http.Request) {
 	}
 	outs, view, err := s.b.SubmitShares(r.Context(), r.PathValue("id"), token, posts)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	resp := SharesResponse{Results: make([]ShareOut, len(outs)), Order: orderJSON(view), Stop: view.Stop()}
 	if j := s.b.CurrentJob(); j != nil {
@@ -388,16 +380,16 @@ func (s *Server) shares(w http.ResponseWriter, r *http.Request) {
 		p := *resp.Results[0].Problem
 		p.Results, p.Order = resp.Results, resp.Order
 		writeProblem(w, r, &p)
-		return
+		return nil
 	}
 	writeJSON(w, http.StatusOK, resp)
+	return nil
 }
 
-func (s *Server) status(w http.ResponseWriter, r *http.Request) {
+func (s *Server) status(w http.ResponseWriter, r *http.Request) error {
 	st, err := s.b.Status(r.Context())
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	out := Status{
 		Network: st.Network, Ready: st.Ready, NotReadyReason: st.NotReadyReason,
@@ -414,19 +406,20 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 		out.RejectedBy[string(k)] = v
 	}
 	writeJSON(w, http.StatusOK, out)
+	return nil
 }
 
-func (s *Server) blocks(w http.ResponseWriter, r *http.Request) {
+func (s *Server) blocks(w http.ResponseWriter, r *http.Request) error {
 	bs, err := s.b.Blocks(r.Context())
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	out := make([]Block, 0, len(bs))
 	for _, b := range bs {
 		out = append(out, blockJSON(b))
 	}
 	writeJSON(w, http.StatusOK, out)
+	return nil
 }
 
 func blockJSON(b *store.Block) Block {
@@ -434,40 +427,37 @@ func blockJSON(b *store.Block) Block {
 		Accepted: b.Accepted, Reason: b.Reason, FoundAt: b.FoundAt.UTC()}
 }
 
-func (s *Server) faucet(w http.ResponseWriter, r *http.Request) {
+func (s *Server) faucet(w http.ResponseWriter, r *http.Request) error {
 	body, err := readBody(w, r, 4096)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	var req FaucetRequest
 	if err := decodeStrict(body, &req); err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	if req.AmountSat == 0 {
 		req.AmountSat = btcutil.SatoshiPerBitcoin / 10
 	}
 	tx, err := s.b.Faucet(r.Context(), req.AmountSat, req.FeeSat)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	var buf bytes.Buffer
 	if err := tx.Serialize(&buf); err != nil {
-		s.fail(w, r, fmt.Errorf("serialize faucet tx: %w", err))
-		return
+		return fmt.Errorf("serialize faucet tx: %w", err)
 	}
 	writeJSON(w, http.StatusOK, FaucetResponse{Tx: hex.EncodeToString(buf.Bytes()), Txid: tx.TxHash().String(),
 		AmountSat: req.AmountSat, FeeSat: req.FeeSat})
+	return nil
 }
 
-func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
 	if err := s.b.Ready(); err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	writeJSON(w, http.StatusOK, map[string]bool{"ready": true})
+	return nil
 }
 
 // ipLimiter is a token bucket per client IP.
