@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/btcsuite/btcd/blockchain"
+	"github.com/btcsuite/btcd/chaincfg/chainhash"
 
 	"github.com/proofow/powbroker/cmd/internal/cli"
 	"github.com/proofow/powbroker/miner"
@@ -188,3 +189,46 @@ func TestMisuse(t *testing.T) {
 		})
 	}
 }
+
+// TestScanWindows scans more than one output window: finds stay in nonce order across
+// windows and every printed hash is the header's sha256d at that nonce.
+func TestScanWindows(t *testing.T) {
+	hdr := strings.Repeat("5a", 80)
+	tgt := "000fffff" + strings.Repeat("f", 56)
+	count := scanWindow + 5000
+	out, errs, code := run(t, "scan", "--header", hdr, "--start", "100", "--count", fmt.Sprint(count), "--target", tgt, "--json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	var res struct {
+		Found []struct {
+			Nonce uint32 `json:"nonce"`
+			Hash  string `json:"hash"`
+		} `json:"found"`
+		Hashes uint64 `json:"hashes"`
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatal(err)
+	}
+	if res.Hashes != uint64(count) || len(res.Found) < 100 {
+		t.Fatalf("%d hashes, %d finds", res.Hashes, len(res.Found))
+	}
+	b, _ := hex.DecodeString(hdr)
+	var h miner.Header
+	copy(h[:], b)
+	for i, f := range res.Found {
+		if i > 0 && f.Nonce <= res.Found[i-1].Nonce {
+			t.Fatalf("find %d: nonce %d after %d", i, f.Nonce, res.Found[i-1].Nonce)
+		}
+		if f.Nonce < 100 || uint64(f.Nonce) >= 100+uint64(count) {
+			t.Fatalf("nonce %d outside the range", f.Nonce)
+		}
+		h.SetNonce(f.Nonce)
+		sum := miner.Sum(&h)
+		if got := chainhashString(sum); got != f.Hash || !strings.HasPrefix(got, "000") {
+			t.Fatalf("nonce %d: printed %s, sha256d %s", f.Nonce, f.Hash, got)
+		}
+	}
+}
+
+func chainhashString(h [32]byte) string { return chainhash.Hash(h).String() }

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bufio"
+	"cmp"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -22,10 +24,57 @@ type scanFound struct {
 	Hash  string `json:"hash"`
 }
 
-type scanResult struct {
-	Found   []scanFound `json:"found"`
-	Hashes  uint64      `json:"hashes"`
-	Seconds float64     `json:"seconds"`
+// scanWindow is how many nonces are scanned, sorted and printed at a time, so output
+// streams and memory stays bounded even when most nonces meet the target.
+const scanWindow = 1 << 22
+
+// scanRange scans [start, start+count) window by window and prints the finds in nonce
+// order: one line each, or one JSON object {"found":[...],"hashes":N,"seconds":S}.
+func scanRange(cmd *cobra.Command, k miner.Kernel, threads int, h *miner.Header, start uint32, count uint64, tg *miner.Target, asJSON bool) error {
+	out := bufio.NewWriter(cmd.OutOrStdout())
+	if asJSON {
+		out.WriteString(`{"found":[`)
+	}
+	first := true
+	begin := time.Now()
+	var total uint64
+	var found []miner.Found
+	for off := uint64(0); off < count; off += scanWindow {
+		found = found[:0]
+		n, err := miner.ScanParallel(cmd.Context(), k, threads, h, start+uint32(off), min(scanWindow, count-off), tg, func(f miner.Found) {
+			found = append(found, f)
+		})
+		total += n
+		if err != nil {
+			out.Flush()
+			return fmt.Errorf("scan stopped after %d hashes: %w", total, err)
+		}
+		slices.SortFunc(found, func(a, b miner.Found) int { return cmp.Compare(a.Nonce, b.Nonce) })
+		for _, f := range found {
+			item := scanFound{Nonce: f.Nonce, Hash: chainhash.Hash(f.Hash).String()}
+			if asJSON {
+				if !first {
+					out.WriteByte(',')
+				}
+				b, err := json.Marshal(item)
+				if err != nil {
+					return err
+				}
+				out.Write(b)
+			} else {
+				fmt.Fprintf(out, "%d %s\n", item.Nonce, item.Hash)
+			}
+			first = false
+		}
+	}
+	if asJSON {
+		secs, err := json.Marshal(time.Since(begin).Seconds())
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out, `],"hashes":%d,"seconds":%s}`+"\n", total, secs)
+	}
+	return out.Flush()
 }
 
 func newScanCmd() *cobra.Command {
@@ -62,32 +111,7 @@ func newScanCmd() *cobra.Command {
 			if threads < 1 {
 				return cli.Usagef("--threads must be at least 1, got %d", threads)
 			}
-			var found []miner.Found
-			begin := time.Now()
-			n, err := miner.ScanParallel(cmd.Context(), k, threads, h, start, count, &tg, func(f miner.Found) {
-				found = append(found, f)
-			})
-			secs := time.Since(begin).Seconds()
-			if err != nil {
-				return fmt.Errorf("scan stopped after %d hashes: %w", n, err)
-			}
-			slices.SortFunc(found, func(a, b miner.Found) int {
-				return cmpUint32(a.Nonce, b.Nonce)
-			})
-			res := scanResult{Found: []scanFound{}, Hashes: n, Seconds: secs}
-			for _, f := range found {
-				res.Found = append(res.Found, scanFound{Nonce: f.Nonce, Hash: chainhash.Hash(f.Hash).String()})
-			}
-			out := cmd.OutOrStdout()
-			if asJSON {
-				return json.NewEncoder(out).Encode(res)
-			}
-			for _, f := range res.Found {
-				if _, err := fmt.Fprintf(out, "%d %s\n", f.Nonce, f.Hash); err != nil {
-					return err
-				}
-			}
-			return nil
+			return scanRange(cmd, k, threads, h, start, count, &tg, asJSON)
 		},
 	}
 	f := c.Flags()
@@ -103,16 +127,6 @@ func newScanCmd() *cobra.Command {
 		_ = c.MarkFlagRequired(name)
 	}
 	return c
-}
-
-func cmpUint32(a, b uint32) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 func parseHeader(s string) (*miner.Header, error) {
