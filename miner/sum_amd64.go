@@ -1,10 +1,5 @@
 package miner
 
-import "encoding/binary"
-
-//go:noescape
-func compressSHANI(state *[8]uint32, w *[16]uint32)
-
 // hasSHANI tells whether the single-hash paths can use SHA-NI.
 var hasSHANI = host.SHA && host.SSE41 && host.AVX
 
@@ -16,25 +11,10 @@ func sumMidstate(mid *[8]uint32, h *Header, out *[32]byte) {
 	sumMidSHANI(mid, h, out)
 }
 
-// sumMidSHANI is sha256d over a midstate with SHA-NI: two compressions.
+// sumMidSHANI is sha256d over a midstate with SHA-NI: two compressions in one call.
 func sumMidSHANI(mid *[8]uint32, h *Header, out *[32]byte) {
-	var w [16]uint32
-	for i := 0; i < 4; i++ {
-		w[i] = binary.BigEndian.Uint32(h[64+4*i:])
-	}
-	w[4] = 0x80000000
-	w[15] = 640
-	s := *mid
-	compressSHANI(&s, &w)
-	copy(w[:8], s[:])
-	w[8] = 0x80000000
-	clear(w[9:15])
-	w[15] = 256
-	s = iv
-	compressSHANI(&s, &w)
-	for i, v := range s {
-		binary.BigEndian.PutUint32(out[4*i:], v)
-	}
+	m := shaOrder(mid)
+	sha256dMidSHANI(&m, (*[16]byte)(h[64:]), out)
 }
 
 func sumFull(h *Header, out *[32]byte) {
@@ -42,11 +22,11 @@ func sumFull(h *Header, out *[32]byte) {
 		*out = sumStd(h)
 		return
 	}
-	var w [16]uint32
-	for i := range w {
-		w[i] = binary.BigEndian.Uint32(h[4*i:])
-	}
-	mid := iv
-	compressSHANI(&mid, &w)
-	sumMidSHANI(&mid, h, out)
+	sha256dSHANI((*[80]byte)(h), out)
 }
+
+//go:noescape
+func sha256dSHANI(h *[80]byte, out *[32]byte)
+
+//go:noescape
+func sha256dMidSHANI(mid *[8]uint32, tail *[16]byte, out *[32]byte)

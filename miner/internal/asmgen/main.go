@@ -58,7 +58,7 @@ func main() {
 	g.p("")
 	g.constants()
 	g.vecConstants()
-	g.compress()
+	g.sums()
 	g.shani(2, true)
 	g.avx512(4, "")
 	g.avx2()
