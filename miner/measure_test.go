@@ -14,10 +14,14 @@ func TestMeasure(t *testing.T) {
 		t.Fatalf("Baseline: %d hashes in %v", n, el)
 	}
 	for _, k := range available(t) {
-		n, el, err := Measure(ctx, k, 2, 30*time.Millisecond)
-		if err != nil || n == 0 || el < 30*time.Millisecond {
-			t.Fatalf("Measure(%s): %d hashes in %v, %v", k.Name(), n, el, err)
+		// A slow kernel may not finish a chunk in so short a time: hashes may be zero.
+		_, el, err := Measure(ctx, k, 2, 30*time.Millisecond)
+		if err != nil || el < 30*time.Millisecond {
+			t.Fatalf("Measure(%s): %v, %v", k.Name(), el, err)
 		}
+	}
+	if n, _, err := Measure(ctx, Best(), 1, 300*time.Millisecond); err != nil || n == 0 {
+		t.Fatalf("Measure(%s): %d hashes, %v", Best().Name(), n, err)
 	}
 	khps, bhps, err := Compare(ctx, Portable(), 1, 50*time.Millisecond)
 	if err != nil || khps <= 0 || bhps <= 0 {
