@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -14,6 +15,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -99,12 +101,31 @@ func getJSON(t *testing.T, url string, out any) int {
 	return resp.StatusCode
 }
 
+// btcdForTests builds btcd once into the test binaries' directory (removed by
+// TestMain) and points btcdtest at it.
+func btcdForTests(t *testing.T) {
+	t.Helper()
+	binaries(t)
+	btcdOnce.Do(func() { btcdBin, btcdErr = btcdtest.Build(context.Background(), binDir) })
+	if btcdErr != nil {
+		t.Fatal(btcdErr)
+	}
+	t.Setenv(btcdtest.EnvBinary, btcdBin)
+}
+
+var (
+	btcdOnce sync.Once
+	btcdBin  string
+	btcdErr  error
+)
+
 // TestServeRPC runs `powbroker serve --chain rpc` against a real btcd on regtest: no
 // ready line without a node; with one, a zero-fee transaction submitted with `tx
 // submit` is mined by `powminer api` through the broker into the node's chain, with the
 // coinbase paying the payout address, and is confirmed as the node mines on.
 func TestServeRPC(t *testing.T) {
 	pb, pm := binaries(t)
+	btcdForTests(t)
 	miner, err := btcdtest.NewKey("miner")
 	if err != nil {
 		t.Fatal(err)
@@ -240,5 +261,140 @@ func TestServeRPC(t *testing.T) {
 	}
 	if code := wait(true); code != 0 {
 		t.Fatalf("serve exited %d after SIGTERM; stderr %s", code, errb)
+	}
+}
+
+// TestServeRPCStratumOutage: `serve --chain rpc --stratum` with btcd paused (SIGSTOP).
+// powminer stratum connects, gets work and its shares are answered during the outage
+// (each is a block on regtest; none reaches the node, none counts as found), /readyz
+// says node-unavailable, the order stays working; after SIGCONT the next block reaches
+// the node and mines the order, and powminer stops.
+func TestServeRPCStratumOutage(t *testing.T) {
+	pb, pm := binaries(t)
+	btcdForTests(t)
+	miner, err := btcdtest.NewKey("miner")
+	if err != nil {
+		t.Fatal(err)
+	}
+	node := btcdtest.Start(t, btcdtest.Options{MiningAddr: miner.Addr.EncodeAddress()})
+	const segwitHeight = 440
+	node.Generate(segwitHeight)
+	dir := t.TempDir()
+	cfgFile := filepath.Join(dir, "powbroker.json")
+	// A price far above what the outage's shares earn: the order cannot become paid.
+	if err := os.WriteFile(cfgFile, []byte(`{"broker":{"pricing":{"min_work":1}}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	line, wait, errb := serveLine(t, pb, "--config", cfgFile, "--chain", "rpc", "--rpc-url", node.URL(),
+		"--rpc-user", node.User, "--rpc-pass", node.Pass, "--payout-address", miner.Addr.EncodeAddress(),
+		"--net", "regtest", "--datadir", filepath.Join(dir, "data"), "--http", "127.0.0.1:0",
+		"--stratum", "127.0.0.1:0", "--log-level", "warn")
+	var ready struct {
+		HTTP    string `json:"http"`
+		Stratum string `json:"stratum"`
+	}
+	if err := json.Unmarshal([]byte(line), &ready); err != nil || ready.Stratum == "" {
+		t.Fatalf("ready line %q: %v; stderr %s", line, err, errb)
+	}
+	url := "http://" + ready.HTTP
+	tx, err := miner.Spend(0, nil, node.CoinbaseAt(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var raw bytes.Buffer
+	_ = tx.Serialize(&raw)
+	s := run(t, hex.EncodeToString(raw.Bytes())+"\n", pb, "tx", "submit", "--api", url, "--json", "-")
+	var sub struct{ ID, Token string }
+	if s.code != 0 || json.Unmarshal([]byte(s.stdout), &sub) != nil {
+		t.Fatalf("submit: %+v", s)
+	}
+
+	node.Pause()
+	paused := true
+	defer func() {
+		if paused {
+			node.Resume()
+		}
+	}()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		var p struct{ Type string }
+		code := getJSON(t, url+"/readyz", &p)
+		if code == http.StatusServiceUnavailable && p.Type == "node-unavailable" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("readyz during the outage: %d %+v", code, p)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	mcmd := exec.Command(pm, "stratum", "--url", "stratum+tcp://"+ready.Stratum, "--user", sub.Token+".rig", "--threads", "1", "--json")
+	var mout, merr bytes.Buffer
+	mcmd.Stdout, mcmd.Stderr = &mout, &merr
+	if err := mcmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	mdone := make(chan error, 1)
+	go func() { mdone <- mcmd.Wait() }()
+	t.Cleanup(func() {
+		_ = mcmd.Process.Kill()
+		<-mdone
+	})
+
+	type status struct {
+		SharesAccepted int64          `json:"shares_accepted"`
+		BlocksFound    int64          `json:"blocks_found"`
+		Orders         map[string]int `json:"orders"`
+	}
+	var st status
+	for deadline = time.Now().Add(30 * time.Second); ; {
+		getJSON(t, url+"/v1/status", &st)
+		if st.SharesAccepted >= 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no Stratum shares answered during the outage: %+v; powminer: %s", st, merr.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	var blocks []struct {
+		Accepted bool   `json:"accepted"`
+		Reason   string `json:"reason"`
+	}
+	getJSON(t, url+"/v1/blocks", &blocks)
+	if st.BlocksFound != 0 || st.Orders["working"] != 1 || len(blocks) == 0 || blocks[0].Accepted || !strings.Contains(blocks[0].Reason, "not submitted") {
+		t.Fatalf("during the outage: status %+v, blocks %+v", st, blocks)
+	}
+
+	node.Resume()
+	paused = false
+	select {
+	case err := <-mdone:
+		mdone <- err
+		var res struct{ Order, State string }
+		if err != nil || json.Unmarshal(mout.Bytes(), &res) != nil || res.Order != sub.ID || res.State != "mined" {
+			t.Fatalf("powminer stratum after the outage: %v %s %s", err, mout.String(), merr.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("powminer stratum did not finish after the outage; stderr %s", merr.String())
+	}
+	w := run(t, "", pb, "tx", "wait", sub.ID, "--api", url, "--token", sub.Token, "--until", "mined", "--json", "--timeout", "30s")
+	var o struct {
+		State     string `json:"state"`
+		BlockHash string `json:"block_hash"`
+	}
+	if w.code != 0 || json.Unmarshal([]byte(w.stdout), &o) != nil || o.State != "mined" {
+		t.Fatalf("wait --until mined: %+v", w)
+	}
+	var nb struct {
+		Tx []string `json:"tx"`
+	}
+	node.Call(&nb, "getblock", o.BlockHash, 1)
+	if !slices.Contains(nb.Tx, tx.TxHash().String()) {
+		t.Fatalf("node block %s lacks %s", o.BlockHash, tx.TxHash())
+	}
+	if code := wait(true); code != 0 {
+		t.Fatalf("serve exited %d; stderr %s", code, errb)
 	}
 }
