@@ -16,7 +16,9 @@
 // that is not a valid JSON-RPC response, refuses the credentials, or says it is warming up
 // yields an error wrapping chain.ErrUnavailable. An error answer that is a real answer
 // ("block not found") is an *RPCError and is not "unavailable". Rejections are
-// *chain.TxError (CheckTx) and *chain.BlockError (Propose, SubmitBlock).
+// *chain.TxError (CheckTx) and *chain.BlockError (Propose, SubmitBlock). Health returns
+// the tip poller's last failure (nil once a poll succeeds), so that a caller can report
+// an outage, and fail fast, without waiting for a request of its own to time out.
 //
 // # What each method asks the node
 //
