@@ -162,6 +162,9 @@ func TestNodePaused(t *testing.T) {
 		t.Logf("%s: %v after %v", name, err, took.Round(time.Millisecond))
 	}
 	w.none(1500 * time.Millisecond)
+	if err := e.node.Health(); !errors.Is(err, chain.ErrUnavailable) {
+		t.Fatalf("Health during the outage: %v, want ErrUnavailable", err)
+	}
 
 	e.btcd.Resume()
 	paused = false
@@ -169,6 +172,9 @@ func TestNodePaused(t *testing.T) {
 	evs := w.until(hashes[0])
 	if _, conn := flatten(evs); !slices.Equal(conn, hashes) {
 		t.Fatalf("after resume: events %+v", evs)
+	}
+	if err := e.node.Health(); err != nil {
+		t.Fatalf("Health after the outage: %v", err)
 	}
 	if _, err := e.node.Template(ctx); err != nil {
 		t.Fatalf("Template after resume: %v", err)
