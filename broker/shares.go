@@ -56,9 +56,10 @@ type ShareResult struct {
 // ShareError is a rejected share; Block reports a block submitted from it anyway
 // (a stale share that met the network target).
 type ShareError struct {
-	Problem *Error
-	Block   bool
-	Hash    chainhash.Hash
+	Problem       *Error
+	Block         bool
+	BlockAccepted bool
+	Hash          chainhash.Hash
 }
 
 func (e *ShareError) Error() string { return e.Problem.Error() }
@@ -116,7 +117,7 @@ func (b *Broker) submitWork(ctx context.Context, w Work) (ShareResult, error) {
 		}
 	}
 	reject := func(e *Error) (ShareResult, error) {
-		return res, &ShareError{Problem: e, Block: res.Block, Hash: res.Hash}
+		return res, &ShareError{Problem: e, Block: res.Block, BlockAccepted: res.BlockAccepted, Hash: res.Hash}
 	}
 	if !working {
 		return reject(b.notWorking(ctx, w.OrderID))

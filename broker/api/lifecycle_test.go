@@ -63,7 +63,7 @@ func TestOrderLifecycle(t *testing.T) {
 	}
 	block := nonces(t, a2, 1, true)
 	r, err = e.client.SubmitShares(ctx, o2.id, o2.token, shares(a2, block))
-	if err != nil || r.Accepted != 1 || !r.Results[0].Block {
+	if err != nil || r.Accepted != 1 || !r.Results[0].Block || !r.Results[0].BlockAccepted {
 		t.Fatalf("block share: %+v %v", r, err)
 	}
 	mined := e.waitState(o, "mined")

@@ -583,7 +583,7 @@ func TestRPCBlockRejected(t *testing.T) {
 		t.Fatalf("blocks %+v %v", blocks, err)
 	}
 	rej := blocks[0]
-	if rej.Accepted || !strings.Contains(rej.Reason, "witness commitment") || rej.Hash != r.Results[0].Hash {
+	if rej.Accepted || !strings.Contains(rej.Reason, "witness commitment") || rej.Hash != r.Results[0].Hash || r.Results[0].BlockAccepted {
 		t.Fatalf("rejected block %+v (share hash %s)", rej, r.Results[0].Hash)
 	}
 	if !slices.Contains(rej.Txids, r.Order.Txid) {

@@ -363,7 +363,7 @@ func (s *Server) shares(w http.ResponseWriter, r *http.Request) error {
 		so := ShareOut{AssignmentID: o.Post.AssignmentID, Nonce: o.Post.Nonce}
 		var se *broker.ShareError
 		if errors.As(o.Err, &se) {
-			so.Block = se.Block
+			so.Block, so.BlockAccepted = se.Block, se.BlockAccepted
 			so.Hash = displayHash(se.Hash)
 		}
 		if o.Err != nil {
@@ -371,6 +371,7 @@ func (s *Server) shares(w http.ResponseWriter, r *http.Request) error {
 			resp.Rejected++
 		} else {
 			so.Accepted, so.Block, so.Hash, so.Difficulty = true, o.Result.Block, displayHash(o.Result.Hash), o.Result.Difficulty
+			so.BlockAccepted = o.Result.BlockAccepted
 			resp.Accepted++
 		}
 		resp.Results[i] = so

@@ -144,13 +144,15 @@ type SharesRequest struct {
 
 // ShareOut is the answer for one share.
 type ShareOut struct {
-	AssignmentID string   `json:"assignment_id"`
-	Nonce        uint32   `json:"nonce"`
-	Accepted     bool     `json:"accepted"`
-	Hash         string   `json:"hash,omitempty"` // display order
-	Difficulty   float64  `json:"difficulty,omitempty"`
-	Block        bool     `json:"block"`
-	Problem      *Problem `json:"problem"`
+	AssignmentID string  `json:"assignment_id"`
+	Nonce        uint32  `json:"nonce"`
+	Accepted     bool    `json:"accepted"`
+	Hash         string  `json:"hash,omitempty"` // display order
+	Difficulty   float64 `json:"difficulty,omitempty"`
+	Block        bool    `json:"block"` // the share met the network target
+	// BlockAccepted: the block it made was submitted and accepted by the chain.
+	BlockAccepted bool     `json:"block_accepted"`
+	Problem       *Problem `json:"problem"`
 }
 
 // SharesResponse answers a batch: one result per share, and the order as it is now.

@@ -249,7 +249,7 @@ func post(ctx context.Context, opt Options, jobID string, batch []api.ShareIn, s
 					renew = true
 				}
 			}
-			if r.Block {
+			if r.BlockAccepted {
 				st.Blocks++
 			}
 		}
