@@ -218,8 +218,12 @@ func runLoadgen(raw string) error {
 					if err != nil {
 						return
 					}
-					if !strings.HasPrefix(string(line), `{"id":"s`) {
+					if strings.HasPrefix(string(line), `{"id":null,"method"`) {
 						continue // a notification
+					}
+					if !strings.HasPrefix(string(line), `{"id":"s`) {
+						rejected.Add(1) // not a reply to a submit: garbled
+						firstErr.CompareAndSwap(nil, string(line))
 					}
 					latencyNs.Add(int64(time.Since(<-sent)))
 					if strings.Contains(string(line), `"result":true`) {
@@ -239,7 +243,11 @@ func runLoadgen(raw string) error {
 				case slots <- struct{}{}:
 				default:
 					_ = w.Flush()
-					slots <- struct{}{}
+					select {
+					case slots <- struct{}{}:
+					case <-done:
+						return
+					}
 				}
 				nonce := g.next()
 				id++

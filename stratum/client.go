@@ -334,6 +334,17 @@ func (m *mineRun) session(ctx context.Context) (done bool, err error) {
 	}
 	defer stopScan()
 	pending := map[string]found{}
+	// Stopping: the pool said the order needs no more work. Scanning stops at once, but
+	// the answers to shares already submitted (one of them may be the block that mined
+	// the order) are still read, for a few seconds at most.
+	stopping := false
+	var stopErr error
+	var stopDeadline <-chan time.Time
+	requestStop := func(err error) {
+		stopping, stopErr = true, err
+		stopDeadline = time.After(3 * time.Second)
+		stopScan()
+	}
 	var current *minerJob
 	epoch := 0
 	startJob := func(j *minerJob) {
@@ -398,9 +409,9 @@ func (m *mineRun) session(ctx context.Context) (done bool, err error) {
 				_ = json.Unmarshal(msg.Params[0], &s)
 			}
 			opt.Logger.Info("message from the pool", "message", s)
-			if opt.Stop != nil {
+			if opt.Stop != nil && !stopping {
 				if stop, err := opt.Stop(s); stop {
-					return true, err
+					requestStop(err)
 				}
 			}
 		case "client.reconnect":
@@ -424,9 +435,9 @@ func (m *mineRun) session(ctx context.Context) (done bool, err error) {
 			if opt.OnShare != nil {
 				opt.OnShare(code, text)
 			}
-			if code == CodeUnauthorized && opt.Stop != nil {
+			if code == CodeUnauthorized && opt.Stop != nil && !stopping {
 				if stop, err := opt.Stop(text); stop {
-					return true, err
+					requestStop(err)
 				}
 			}
 		}
@@ -439,19 +450,27 @@ func (m *mineRun) session(ctx context.Context) (done bool, err error) {
 	}
 	backlog = nil
 	for {
+		if stopping && len(pending) == 0 {
+			return true, stopErr
+		}
 		select {
 		case <-ctx.Done():
 			return false, ctx.Err()
+		case <-stopDeadline:
+			return true, stopErr
 		case msg, ok := <-cl.msgs:
 			if !ok {
+				if stopping {
+					return true, stopErr
+				}
 				return false, fmt.Errorf("stratum: connection closed: %v", cl.err)
 			}
 			if stop, err := handle(msg); stop || err != nil {
 				return stop, err
 			}
 		case f := <-foundc:
-			if f.job.epoch != epoch {
-				continue // found before a clean job: stale
+			if stopping || f.job.epoch != epoch {
+				continue // stopping, or found before a clean job: stale
 			}
 			p := []any{opt.User, f.job.n.JobID, hex.EncodeToString(f.en2), Hex32(f.job.n.NTime), Hex32(f.nonce)}
 			if mask != 0 {

@@ -1,13 +1,19 @@
 package stratum
 
-import "encoding/json"
+import (
+	"bytes"
+	"encoding/json"
+)
 
 // parseFast reads the common shape of a request line without reflection: an object
 // with only "id" (an integer, a plain string or null), "method" (a plain string) and
 // "params" (an array of plain strings), where plain means printable ASCII without
 // escapes. Anything else reports false and goes to encoding/json; for what it
-// accepts, the result equals ParseRequest's (FuzzParseRequest checks that).
-func parseFast(b []byte) (*Request, bool) {
+// accepts, the result equals ParseRequest's (FuzzParseRequest checks that). The
+// result never aliases the line: it is copied once, since a reply may be written
+// after the reader's buffer moved on.
+func parseFast(line []byte) (*Request, bool) {
+	b := bytes.Clone(line)
 	i := skipWS(b, 0)
 	if i >= len(b) || b[i] != '{' {
 		return nil, false

@@ -46,12 +46,21 @@ func FuzzParseRequest(f *testing.F) {
 				t.Fatalf("fast parse %+v differs from encoding/json's %+v (%v)", fast, slow, err)
 			}
 		}
+		orig := bytes.Clone(line)
 		req, err := ParseRequest(line)
 		if req == nil {
 			if err == nil {
 				t.Fatal("no request and no error")
 			}
 			return
+		}
+		// The request must not alias the line: the reader's buffer is reused.
+		for i := range line {
+			line[i] = 'x'
+		}
+		again, err2 := ParseRequest(orig)
+		if !reflect.DeepEqual(req, again) || (err == nil) != (err2 == nil) {
+			t.Fatalf("the request changed with its input buffer: %+v vs %+v", req, again)
 		}
 		for _, out := range [][]byte{appendError(nil, req.ID, Errorf(20, "bad \"%s\"", line)), appendResult(nil, req.ID, true)} {
 			var m struct {

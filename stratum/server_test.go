@@ -612,3 +612,34 @@ func TestCpuminerLike(t *testing.T) {
 		t.Fatalf("resubmitted share: %s", r.raw)
 	}
 }
+
+// TestPipelinedSubmits: many submits in one write are checked concurrently; every
+// reply echoes its own request's id although the reader's buffer moved on.
+func TestPipelinedSubmits(t *testing.T) {
+	bcfg := testBrokerConfig()
+	bcfg.Pricing.MinWork = 1e6 * testShareDiff
+	e := newEnv(t, envOpts{broker: bcfg})
+	o := e.newOrder(0)
+	c := e.dial()
+	c.handshake(o.token)
+	ss := c.find(c.last(), 60, false, 0, 0)
+	var b strings.Builder
+	want := map[string]bool{}
+	for i, s := range ss {
+		id := fmt.Sprintf(`"share-%d-%s"`, i, strings.Repeat("x", i))
+		want[id] = true
+		fmt.Fprintf(&b, `{"id":%s,"method":"mining.submit","params":["%s","%s","%x","%08x","%08x"]}`+"\n",
+			id, o.token, s.j.n.JobID, s.en2, s.j.n.NTime, s.nonce)
+	}
+	c.write(b.String())
+	for len(want) > 0 {
+		m := c.mustNext()
+		if m.Method != "" {
+			continue
+		}
+		if !want[string(m.ID)] || string(m.Result) != "true" {
+			t.Fatalf("unexpected reply %s", m.raw)
+		}
+		delete(want, string(m.ID))
+	}
+}
