@@ -498,8 +498,9 @@ func (s *Server) unwatch(ss *session, id string) {
 	}
 }
 
-// follow checks the account after each change (at most every 200 ms) until it stops
-// working or no session works for it any more.
+// follow checks the account after each change, at most once a second (every share
+// changes it, and the share path itself reports a paid order at once), until it
+// stops working or no session works for it any more.
 func (s *Server) follow(ctx context.Context, w *accountWatch) {
 	defer func() {
 		s.mu.Lock()
@@ -552,7 +553,7 @@ func (s *Server) follow(ctx context.Context, w *accountWatch) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(200 * time.Millisecond):
+		case <-time.After(time.Second):
 		}
 	}
 }
