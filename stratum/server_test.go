@@ -1,14 +1,18 @@
 package stratum_test
 
 import (
+	"context"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"net"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
+	"github.com/proofow/powbroker/broker/stratumpool"
 	"github.com/proofow/powbroker/store"
 	"github.com/proofow/powbroker/stratum"
 )
@@ -641,5 +645,75 @@ func TestPipelinedSubmits(t *testing.T) {
 			t.Fatalf("unexpected reply %s", m.raw)
 		}
 		delete(want, string(m.ID))
+	}
+}
+
+// gatedPool holds back the broker's jobs until release is closed, as when the node is
+// not ready when the daemon starts.
+type gatedPool struct {
+	stratum.Pool
+	release chan struct{}
+}
+
+func (g *gatedPool) Jobs() (<-chan *stratum.Job, func()) {
+	in, cancel := g.Pool.Jobs()
+	out := make(chan *stratum.Job, 1)
+	stop := make(chan struct{})
+	go func() {
+		select {
+		case <-g.release:
+		case <-stop:
+			return
+		}
+		for {
+			select {
+			case j := <-in:
+				select {
+				case out <- j:
+				case <-stop:
+					return
+				}
+			case <-stop:
+				return
+			}
+		}
+	}()
+	var once sync.Once
+	return out, func() { once.Do(func() { close(stop); cancel() }) }
+}
+
+// TestNoJobYet: a miner that subscribed and authorized before the pool had any job
+// gets set_difficulty and its first job as soon as one exists.
+func TestNoJobYet(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	o := e.newOrder(0)
+	g := &gatedPool{Pool: stratumpool.New(e.broker), release: make(chan struct{})}
+	srv := stratum.NewServer(g, testStratumConfig())
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = srv.Serve(ctx, ln) }()
+	defer func() { cancel(); <-done }()
+	c := dialAddr(t, ln.Addr().String(), "")
+	c.readSubscribe(c.call("mining.subscribe"))
+	if r := c.call("mining.authorize", o.token, "x"); string(r.Result) != "true" {
+		t.Fatalf("authorize: %s", r.raw)
+	}
+	if m := c.next(300 * time.Millisecond); m != nil {
+		t.Fatalf("a message before any job exists: %s", m.raw)
+	}
+	close(g.release)
+	if sd := c.mustNext(); sd.Method != "mining.set_difficulty" {
+		t.Fatalf("want set_difficulty first, got %s", sd.raw)
+	}
+	if n := c.mustNext(); n.Method != "mining.notify" {
+		t.Fatalf("want the first job, got %s", n.raw)
+	}
+	s := c.find(c.last(), 1, false, 0, 0)[0]
+	if r := c.submit(o.token, s, false); string(r.Result) != "true" {
+		t.Fatalf("share: %s", r.raw)
 	}
 }

@@ -469,8 +469,12 @@ func (ss *session) lookupLocked(id string) *sentJob {
 func (ss *session) newJob(j *preparedJob) {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
-	if ss.active && !ss.dead {
+	switch {
+	case ss.dead:
+	case ss.active:
 		ss.sendJobLocked(j, j.Clean)
+	default:
+		ss.activateLocked() // a miner that was ready before the pool had a job
 	}
 }
 
