@@ -18,6 +18,9 @@ import (
 // sentJobs is how many of its latest jobs a session accepts shares for.
 const sentJobs = 32
 
+// maxWorkers bounds the workers authorized on one connection.
+const maxWorkers = 64
+
 // sentJob is a job as one session received it: the difficulty and extranonce1 in
 // force when it was sent judge its shares.
 type sentJob struct {
@@ -366,6 +369,14 @@ func (ss *session) handleAuthorize(ctx context.Context, req *Request) {
 	pass := ""
 	if len(req.Params) >= 2 {
 		pass, _ = paramString(req.Params[1])
+	}
+	ss.mu.Lock()
+	_, known := ss.workers[name]
+	full := len(ss.workers) >= maxWorkers
+	ss.mu.Unlock()
+	if full && !known {
+		ss.replyErr(req, Errorf(CodeOther, "at most %d workers on one connection", maxWorkers))
+		return
 	}
 	token := workerToken(name)
 	acc, err := ss.srv.pool.Authorize(ctx, token)
