@@ -717,3 +717,21 @@ func TestNoJobYet(t *testing.T) {
 		t.Fatalf("share: %s", r.raw)
 	}
 }
+
+// TestWorkerLimit: one connection may authorize at most 64 worker names.
+func TestWorkerLimit(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	o := e.newOrder(0)
+	c := e.dial()
+	for i := range 64 {
+		if r := c.call("mining.authorize", fmt.Sprintf("%s.rig%d", o.token, i), "x"); string(r.Result) != "true" {
+			t.Fatalf("worker %d: %s", i, r.raw)
+		}
+	}
+	if r := c.call("mining.authorize", o.token+".rig64", "x"); r.code() != 20 || !strings.Contains(r.errText(), "64 workers") {
+		t.Fatalf("65th worker: %s", r.raw)
+	}
+	if r := c.call("mining.authorize", o.token+".rig3", "x"); string(r.Result) != "true" {
+		t.Fatalf("a known worker again: %s", r.raw)
+	}
+}
