@@ -45,7 +45,7 @@ func TestServeStratum(t *testing.T) {
 		Accepted int    `json:"accepted"`
 	}
 	if m.code != 0 || json.Unmarshal([]byte(m.stdout), &res) != nil || res.Order != sub.ID || (res.State != "paid" && res.State != "mined") || res.Accepted < 1 {
-		t.Fatalf("powminer stratum: %+v", m)
+		t.Fatalf("powminer stratum: %+v; serve stderr: %s", m, errb)
 	}
 	// Again for the complete order: the broker refuses the worker naming its state,
 	// which is a normal end.
