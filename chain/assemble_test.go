@@ -212,6 +212,18 @@ func TestTargets(t *testing.T) {
 	if max.Cmp(new(big.Int).Sub(new(big.Int).Lsh(big.NewInt(1), 256), big.NewInt(1))) != 0 {
 		t.Fatal("difficulty 0 is not the largest target")
 	}
+	// HashDifficulty in floats agrees with the exact big-number value.
+	for _, target := range []*big.Int{Diff1Target(), CompactToTarget(0x1f00ffff), CompactToTarget(0x207fffff), DifficultyTarget(12345.678)} {
+		var th chainhash.Hash
+		b := target.Bytes() // big-endian
+		for i := range b {
+			th[len(b)-1-i] = b[i]
+		}
+		exact := TargetDifficulty(target)
+		if got := HashDifficulty(&th); math.Abs(got-exact)/exact > 1e-12 {
+			t.Fatalf("HashDifficulty %g, exact %g", got, exact)
+		}
+	}
 	var h chainhash.Hash
 	h[31] = 0x01 // a large hash
 	if MeetsTarget(&h, Diff1Target()) {

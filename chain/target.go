@@ -42,9 +42,17 @@ func DifficultyTarget(d float64) *big.Int {
 	return t
 }
 
-// HashDifficulty is the difficulty a hash (internal byte order) achieves: diff1 / hash.
+// HashDifficulty is the difficulty a hash (internal byte order) achieves: diff1 / hash,
+// in float arithmetic (it runs once per accepted share; no big numbers).
 func HashDifficulty(hash *chainhash.Hash) float64 {
-	return TargetDifficulty(blockchain.HashToBig(hash))
+	v := 0.0
+	for i := len(hash) - 1; i >= 0; i-- {
+		v = v*256 + float64(hash[i]) // the hash is a little-endian integer
+	}
+	if v == 0 {
+		return math.Inf(1)
+	}
+	return math.Ldexp(0xFFFF, 208) / v
 }
 
 // MeetsTarget tells whether hash (internal byte order, read as a little-endian integer)

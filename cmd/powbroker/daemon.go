@@ -34,13 +34,42 @@ type daemonConfig struct {
 	DataDir       string        `json:"datadir"`
 	Net           string        `json:"net"`
 	HTTP          string        `json:"http"`
-	Stratum       string        `json:"stratum,omitempty"`      // Stratum v1 listen address; empty = off
+	Stratum       string        `json:"stratum,omitempty"` // Stratum v1 listen address; empty = off
+	StratumTuning stratumTuning `json:"stratum_tuning,omitempty"`
 	PrivateBits   string        `json:"private_bits,omitempty"` // compact hex, e.g. 1d3fffff
 	PayoutAddress string        `json:"payout_address,omitempty"`
 	Chain         string        `json:"chain,omitempty"` // embedded (default) or rpc
 	RPC           rpcConfig     `json:"rpc,omitempty"`
 	LogLevel      string        `json:"log_level,omitempty"`
 	Broker        broker.Config `json:"broker"`
+}
+
+// stratumTuning is what an operator may tune of the Stratum server; zero = default.
+type stratumTuning struct {
+	MaxConns          int             `json:"max_conns,omitempty"`
+	MaxConnsPerIP     int             `json:"max_conns_per_ip,omitempty"`
+	IdleTimeout       broker.Duration `json:"idle_timeout,omitempty"`
+	RequestsPerSecond float64         `json:"requests_per_second,omitempty"`
+	StartDifficulty   float64         `json:"start_difficulty,omitempty"`
+	MinDifficulty     float64         `json:"min_difficulty,omitempty"`
+	MaxDifficulty     float64         `json:"max_difficulty,omitempty"`
+	ShareInterval     broker.Duration `json:"share_interval,omitempty"`
+}
+
+func (t stratumTuning) validate() error {
+	for name, v := range map[string]float64{"requests_per_second": t.RequestsPerSecond, "start_difficulty": t.StartDifficulty,
+		"min_difficulty": t.MinDifficulty, "max_difficulty": t.MaxDifficulty} {
+		if v < 0 || v != v {
+			return cli.Usagef("stratum_tuning.%s must not be negative", name)
+		}
+	}
+	if t.MaxConns < 0 || t.MaxConnsPerIP < 0 {
+		return cli.Usagef("stratum_tuning connection limits must not be negative")
+	}
+	if t.MaxDifficulty > 0 && t.MinDifficulty > t.MaxDifficulty {
+		return cli.Usagef("stratum_tuning.min_difficulty is above max_difficulty")
+	}
+	return nil
 }
 
 // rpcConfig reaches a btcd or bitcoind node.
@@ -101,6 +130,9 @@ func (c *daemonConfig) validate() error {
 		if _, _, err := net.SplitHostPort(c.Stratum); err != nil {
 			return cli.Usagef("--stratum %q: want host:port (port 0 picks a free one)", c.Stratum)
 		}
+	}
+	if err := c.StratumTuning.validate(); err != nil {
+		return err
 	}
 	if _, err := c.privateBits(); err != nil {
 		return err
@@ -224,8 +256,16 @@ func (d *daemon) open(ctx context.Context, cfg daemonConfig) (err error) {
 		return fmt.Errorf("listen on %s: %w", cfg.HTTP, err)
 	}
 	if cfg.Stratum != "" {
+		t := cfg.StratumTuning
+		start := t.StartDifficulty
+		if start == 0 {
+			start = d.broker.Config().ShareDifficulty
+		}
 		d.stratum = stratum.NewServer(stratumpool.New(d.broker), stratum.Config{
-			StartDifficulty: d.broker.Config().ShareDifficulty, Logger: log.With("component", "stratum"),
+			StartDifficulty: start, MinDifficulty: t.MinDifficulty, MaxDifficulty: t.MaxDifficulty,
+			TargetShareInterval: t.ShareInterval.D(), MaxConns: t.MaxConns, MaxConnsPerIP: t.MaxConnsPerIP,
+			IdleTimeout: t.IdleTimeout.D(), RequestsPerSecond: t.RequestsPerSecond,
+			Logger: log.With("component", "stratum"),
 		})
 		if d.sln, err = net.Listen("tcp", cfg.Stratum); err != nil {
 			return fmt.Errorf("listen on %s: %w", cfg.Stratum, err)
