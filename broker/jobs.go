@@ -41,7 +41,7 @@ type Job struct {
 	Created time.Time
 
 	rootsMu sync.Mutex
-	roots   map[string]chainhash.Hash // merkle root per extranonce1‖extranonce2
+	roots   map[rootKey]chainhash.Hash // merkle root per extranonce1‖extranonce2
 
 	// solved is set once a block of this job was accepted: later candidates of the
 	// same job would only be siblings of our own block and are not submitted.
@@ -61,9 +61,20 @@ func (j *Job) HasOrder(id string) bool {
 	return false
 }
 
+// rootKey is extranonce1‖extranonce2 as a comparable value (no allocation per share).
+type rootKey struct {
+	b [chain.Extranonce1Size + chain.MaxExtranonce2]byte
+	n uint8
+}
+
 // merkleRoot returns the cached merkle root for the extranonces.
 func (j *Job) merkleRoot(en1, en2 []byte) chainhash.Hash {
-	key := string(en1) + string(en2)
+	if len(en1)+len(en2) > len(rootKey{}.b) {
+		return j.Assembly.MerkleRoot(en1, en2) // not a size a job hands out; not cached
+	}
+	var key rootKey
+	key.n = uint8(copy(key.b[:], en1))
+	key.n += uint8(copy(key.b[key.n:], en2))
 	j.rootsMu.Lock()
 	root, ok := j.roots[key]
 	j.rootsMu.Unlock()
@@ -271,7 +282,7 @@ func (b *Broker) rebuild(ctx context.Context, clean bool) error {
 		Orders:    ids,
 		Clean:     clean,
 		Created:   time.Now(),
-		roots:     make(map[string]chainhash.Hash),
+		roots:     make(map[rootKey]chainhash.Hash),
 	}
 	b.jobs.add(j)
 	b.log.Debug("new job", "job", j.ID, "height", j.Height, "orders", len(ids), "clean", clean)

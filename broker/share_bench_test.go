@@ -29,7 +29,7 @@ func benchJob(tb testing.TB) *Job {
 	}
 	return &Job{ID: "1", Assembly: asm, PrevHash: tmpl.PrevHash, Version: tmpl.Version, Bits: tmpl.Bits,
 		NTime: uint32(tmpl.CurTime.Unix()), MinTime: uint32(tmpl.MinTime.Unix()), NetTarget: tmpl.Target(),
-		netTarget: miner.TargetFromBig(tmpl.Target()), roots: make(map[string]chainhash.Hash)}
+		netTarget: miner.TargetFromBig(tmpl.Target()), roots: make(map[rootKey]chainhash.Hash)}
 }
 
 // TestCheckShareMatchesAssembly: the share check's header is the assembled block's
