@@ -70,38 +70,50 @@ func (e *ShareError) Unwrap() error { return e.Problem }
 // the network target, reject stale jobs, record it durably (duplicates by header
 // hash) and credit the order. It returns only after the share is durable.
 func (b *Broker) SubmitWork(ctx context.Context, w Work) (ShareResult, error) {
-	res, err := b.submitWork(ctx, w)
-	if err != nil {
-		b.rejected(err)
+	j, err := b.judge(ctx, w)
+	var res ShareResult
+	if err == nil {
+		rec, rerr := b.store.RecordShare(ctx, j.rec)
+		res, err = b.settle(ctx, j, rec, rerr)
 	} else {
-		b.sharesAccepted.Add(1)
-		b.rate.add(res.Difficulty)
+		res = j.res
 	}
+	b.count(res, err)
 	return res, err
 }
 
-func (b *Broker) submitWork(ctx context.Context, w Work) (ShareResult, error) {
+// judged is a share checked up to its durable write: the result so far and the record
+// to write.
+type judged struct {
+	res ShareResult
+	rec *store.Share
+}
+
+// judge runs the share path up to the durable write: job, header, hash, share target,
+// block submission, order state and staleness.
+func (b *Broker) judge(ctx context.Context, w Work) (judged, error) {
 	var res ShareResult
+	fail := func(e *Error) (judged, error) { return judged{res: res}, e }
 	job := b.jobs.get(w.JobID)
 	if job == nil {
-		return res, problem(KindStaleJob, "job %q is unknown or too old; fetch new work", w.JobID)
+		return fail(problem(KindStaleJob, "job %q is unknown or too old; fetch new work", w.JobID))
 	}
 	if len(w.Extranonce1) != chain.Extranonce1Size || len(w.Extranonce2) != job.Assembly.Extranonce2Size {
-		return res, problem(KindBadShare, "extranonce sizes %d+%d, want %d+%d", len(w.Extranonce1), len(w.Extranonce2), chain.Extranonce1Size, job.Assembly.Extranonce2Size)
+		return fail(problem(KindBadShare, "extranonce sizes %d+%d, want %d+%d", len(w.Extranonce1), len(w.Extranonce2), chain.Extranonce1Size, job.Assembly.Extranonce2Size))
 	}
 	if w.NTime < job.MinTime {
-		return res, problem(KindBadShare, "header time %d is before the job's minimum %d", w.NTime, job.MinTime)
+		return fail(problem(KindBadShare, "header time %d is before the job's minimum %d", w.NTime, job.MinTime))
 	}
 	if limit := time.Now().Add(maxFutureTime).Unix(); int64(w.NTime) > limit {
-		return res, problem(KindBadShare, "header time %d is more than 2 hours in the future", w.NTime)
+		return fail(problem(KindBadShare, "header time %d is more than 2 hours in the future", w.NTime))
 	}
 	if !(w.ShareDiff > 0) {
-		return res, problem(KindBadShare, "share difficulty %g is not positive", w.ShareDiff)
+		return fail(problem(KindBadShare, "share difficulty %g is not positive", w.ShareDiff))
 	}
 	hdr, sum, err := b.checkShare(job, &w)
 	res.Hash = chainhash.Hash(sum)
 	if err != nil {
-		return res, err
+		return judged{res: res}, err
 	}
 	res.Achieved = chain.HashDifficulty(&res.Hash)
 	// Judge staleness and the order's state before a block of this share moves the
@@ -116,8 +128,8 @@ func (b *Broker) submitWork(ctx context.Context, w Work) (ShareResult, error) {
 			job.solved.Store(true)
 		}
 	}
-	reject := func(e *Error) (ShareResult, error) {
-		return res, &ShareError{Problem: e, Block: res.Block, BlockAccepted: res.BlockAccepted, Hash: res.Hash}
+	reject := func(e *Error) (judged, error) {
+		return judged{res: res}, &ShareError{Problem: e, Block: res.Block, BlockAccepted: res.BlockAccepted, Hash: res.Hash}
 	}
 	if !working {
 		return reject(b.notWorking(ctx, w.OrderID))
@@ -125,23 +137,39 @@ func (b *Broker) submitWork(ctx context.Context, w Work) (ShareResult, error) {
 	if stale {
 		return reject(problem(KindStaleJob, "job %s was built on block %s, no longer the tip", job.ID, job.PrevHash))
 	}
-	rec, err := b.store.RecordShare(ctx, &store.Share{
+	return judged{res: res, rec: &store.Share{
 		HeaderHash: sum, OrderID: w.OrderID, AssignmentID: w.AssignmentID, Worker: w.Worker,
 		JobID: job.ID, Nonce: w.Nonce, Difficulty: w.ShareDiff, At: time.Now(), BlockCandidate: res.Block,
-	})
+	}}, nil
+}
+
+// settle finishes a judged share once its durable write returned.
+func (b *Broker) settle(ctx context.Context, j judged, rec store.ShareResult, err error) (ShareResult, error) {
+	res := j.res
 	if err != nil {
 		return res, fmt.Errorf("record share: %w", err)
 	}
 	if rec.Duplicate {
-		return reject(problem(KindDuplicateShare, "a share with header hash %s was already submitted", res.Hash))
+		return res, &ShareError{Problem: problem(KindDuplicateShare, "a share with header hash %s was already submitted", res.Hash),
+			Block: res.Block, BlockAccepted: res.BlockAccepted, Hash: res.Hash}
 	}
-	res.Difficulty, res.OrderState, res.CreditedWork, res.BecamePaid = w.ShareDiff, rec.OrderState, rec.CreditedWork, rec.BecamePaid
+	res.Difficulty, res.OrderState, res.CreditedWork, res.BecamePaid = j.rec.Difficulty, rec.OrderState, rec.CreditedWork, rec.BecamePaid
 	if rec.BecamePaid {
-		b.onPaid(ctx, w.OrderID)
+		b.onPaid(ctx, j.rec.OrderID)
 	} else {
-		b.watch.notify(w.OrderID)
+		b.watch.notify(j.rec.OrderID)
 	}
 	return res, nil
+}
+
+// count tallies a share's outcome for status and metrics.
+func (b *Broker) count(res ShareResult, err error) {
+	if err != nil {
+		b.rejected(err)
+		return
+	}
+	b.sharesAccepted.Add(1)
+	b.rate.add(res.Difficulty)
 }
 
 // checkShare rebuilds the header of a share and checks it against the share target:
@@ -341,10 +369,30 @@ func (b *Broker) SubmitShares(ctx context.Context, id, token string, posts []Sha
 	if err != nil {
 		return nil, nil, err
 	}
+	// Judge every share, then write the good ones together: one post waits for one or
+	// two group commits, not one per share.
 	out := make([]ShareOutcome, len(posts))
+	var (
+		ready []int
+		recs  []*store.Share
+		js    []judged
+	)
 	for i, p := range posts {
 		out[i].Post = p
-		out[i].Result, out[i].Err = b.submitPost(ctx, o, p)
+		j, err := b.judgePost(ctx, o, p)
+		if err != nil {
+			out[i].Result, out[i].Err = j.res, err
+			b.count(j.res, err)
+			continue
+		}
+		ready, recs, js = append(ready, i), append(recs, j.rec), append(js, j)
+	}
+	if len(recs) > 0 {
+		results, errs := b.store.RecordShares(ctx, recs)
+		for k, i := range ready {
+			out[i].Result, out[i].Err = b.settle(ctx, js[k], results[k], errs[k])
+			b.count(out[i].Result, out[i].Err)
+		}
 	}
 	o, err = b.store.Order(ctx, id)
 	if err != nil {
@@ -353,22 +401,22 @@ func (b *Broker) SubmitShares(ctx context.Context, id, token string, posts []Sha
 	return out, b.View(o), nil
 }
 
-func (b *Broker) submitPost(ctx context.Context, o *store.Order, p SharePost) (ShareResult, error) {
+// judgePost checks a posted nonce against its assignment, then judges the share.
+func (b *Broker) judgePost(ctx context.Context, o *store.Order, p SharePost) (judged, error) {
 	a, err := b.assignment(ctx, p.AssignmentID)
 	if err != nil {
-		b.rejected(err)
-		return ShareResult{}, err
+		return judged{}, err
 	}
 	if a.OrderID != o.ID {
-		return ShareResult{}, b.rejected(problem(KindAssignmentMismatch, "assignment %s belongs to another order, not %s", a.ID, o.ID))
+		return judged{}, problem(KindAssignmentMismatch, "assignment %s belongs to another order, not %s", a.ID, o.ID)
 	}
 	if off := uint64(p.Nonce - a.NonceStart); off >= a.NonceCount {
-		return ShareResult{}, b.rejected(problem(KindNonceOutOfRange, "nonce %d is outside the assignment's range [%d, %d)", p.Nonce, a.NonceStart, uint64(a.NonceStart)+a.NonceCount))
+		return judged{}, problem(KindNonceOutOfRange, "nonce %d is outside the assignment's range [%d, %d)", p.Nonce, a.NonceStart, uint64(a.NonceStart)+a.NonceCount)
 	}
 	if time.Now().After(a.ExpiresAt.Add(30 * time.Second)) {
-		return ShareResult{}, b.rejected(problem(KindAssignmentExpired, "assignment %s expired at %s", a.ID, a.ExpiresAt.UTC().Format(time.RFC3339)))
+		return judged{}, problem(KindAssignmentExpired, "assignment %s expired at %s", a.ID, a.ExpiresAt.UTC().Format(time.RFC3339))
 	}
-	return b.SubmitWork(ctx, Work{
+	return b.judge(ctx, Work{
 		OrderID: o.ID, JobID: a.JobID, Extranonce1: a.Extranonce1, Extranonce2: a.Extranonce2,
 		NTime: binary.LittleEndian.Uint32(a.Header[68:72]), Nonce: p.Nonce,
 		Version: int32(binary.LittleEndian.Uint32(a.Header[0:4])), ShareDiff: a.ShareDiff,

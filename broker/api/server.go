@@ -438,7 +438,7 @@ func (s *Server) faucet(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if req.AmountSat == 0 {
-		req.AmountSat = btcutil.SatoshiPerBitcoin / 10
+		req.AmountSat = btcutil.SatoshiPerBitcoin / 100
 	}
 	tx, err := s.b.Faucet(r.Context(), req.AmountSat, req.FeeSat)
 	if err != nil {

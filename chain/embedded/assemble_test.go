@@ -16,15 +16,15 @@ import (
 func TestAssembledBlock(t *testing.T) {
 	ctx := context.Background()
 	c := openTest(t, "", "private", testBits)
-	nodeTx := mustFaucet(t, c, 2e7, 300)
+	nodeTx := mustFaucet(t, c, 2e6, 300)
 	if err := c.AcceptToMempool(ctx, nodeTx); err != nil {
 		t.Fatal(err)
 	}
-	parent, err := c.FaucetTo(ctx, c.faucetScript, 3e7, 0)
+	parent, err := c.FaucetTo(ctx, c.faucetScript, 3e6, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	child := c.spend(t, []wire.OutPoint{{Hash: parent.TxHash(), Index: 0}}, []*wire.TxOut{wire.NewTxOut(3e7-150, c.faucetScript)}, 0, wire.MaxTxInSequenceNum)
+	child := c.spend(t, []wire.OutPoint{{Hash: parent.TxHash(), Index: 0}}, []*wire.TxOut{wire.NewTxOut(3e6-150, c.faucetScript)}, 0, wire.MaxTxInSequenceNum)
 
 	var extra []chain.TemplateTx
 	var pending []*wire.MsgTx

@@ -37,7 +37,7 @@ func TestProposeAndSubmit(t *testing.T) {
 	c := openTest(t, "", "private", testBits)
 	tips := c.Tips(ctx)
 
-	order := mustFaucet(t, c, 4e7, 500)
+	order := mustFaucet(t, c, 4e6, 500)
 	tmpl, err := c.Template(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -143,7 +143,7 @@ func TestReorg(t *testing.T) {
 	tips := c.Tips(ctx)
 	base := mustTip(t, c)
 
-	tx := mustFaucet(t, c, 1e7, 0)
+	tx := mustFaucet(t, c, 1e6+1, 0)
 	a, err := c.GenerateOn(ctx, base.Hash, 1, []*wire.MsgTx{tx})
 	if err != nil {
 		t.Fatal(err)

@@ -27,7 +27,7 @@
 // regtest, nothing is wiped: Open on the same directory continues at the same tip, and
 // Close flushes btcd's UTXO cache.
 //
-// The first Open mines block 1, whose coinbase pays the subsidy in 100 equal P2PKH
+// The first Open mines block 1, whose coinbase pays the subsidy in 500 equal P2PKH
 // outputs to the faucet key, then mines (to the faucet) until block 1 is mature:
 // 101 blocks on regtest, 2 on the private network. Faucet outputs are legacy P2PKH
 // because segwit only activates at height 432 on regtest and never on the private

@@ -63,7 +63,7 @@ const (
 	dbDirName       = "blocks_ffldb"
 	faucetKeyName   = "faucet.key"
 	utxoCacheBytes  = 32 << 20
-	faucetSplit     = 100 // outputs of block 1's coinbase
+	faucetSplit     = 500 // outputs of block 1's coinbase
 	maxQueuedEvents = 64  // per Tips subscriber before events are merged
 )
 
@@ -121,7 +121,7 @@ var _ chain.Backend = (*Chain)(nil)
 
 // Open opens the chain in cfg.DataDir/<net>, creating it when it does not exist. A new
 // chain mines its first blocks to the faucet key before Open returns: block 1 pays its
-// coinbase in 100 equal outputs, then blocks are mined until block 1 is spendable.
+// coinbase in 500 equal outputs, then blocks are mined until block 1 is spendable.
 func Open(ctx context.Context, cfg Config) (*Chain, error) {
 	if cfg.DataDir == "" {
 		return nil, errors.New("embedded: no data directory")

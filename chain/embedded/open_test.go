@@ -143,7 +143,7 @@ func TestOpenReopenRegtest(t *testing.T) {
 	if tip.Height != 101 || tip.Bits != 0x207fffff {
 		t.Fatalf("fresh tip height %d bits %08x, want 101 and 207fffff", tip.Height, tip.Bits)
 	}
-	// Block 1 pays the subsidy to the faucet in 100 equal outputs.
+	// Block 1 pays the subsidy to the faucet in faucetSplit equal outputs.
 	b1hash, err := c.bc.BlockHashByHeight(1)
 	if err != nil {
 		t.Fatal(err)
@@ -153,7 +153,7 @@ func TestOpenReopenRegtest(t *testing.T) {
 		t.Fatalf("Block(1): height %d, %v", h1, err)
 	}
 	cb := b1.Transactions[0]
-	if len(cb.TxOut) != 100 {
+	if len(cb.TxOut) != faucetSplit {
 		t.Fatalf("block 1 coinbase has %d outputs", len(cb.TxOut))
 	}
 	var sum int64

@@ -25,7 +25,7 @@ func TestSegwit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fund, err := c.FaucetTo(ctx, wpkh, 1e7, 0)
+	fund, err := c.FaucetTo(ctx, wpkh, 5e6, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,13 +48,13 @@ func TestSegwit(t *testing.T) {
 	tx := wire.NewMsgTx(2)
 	prev := wire.OutPoint{Hash: fund.TxHash(), Index: 0}
 	tx.AddTxIn(wire.NewTxIn(&prev, nil, nil))
-	tx.AddTxOut(wire.NewTxOut(1e7-200, c.faucetScript))
-	fetcher := txscript.NewCannedPrevOutputFetcher(wpkh, 1e7)
+	tx.AddTxOut(wire.NewTxOut(5e6-200, c.faucetScript))
+	fetcher := txscript.NewCannedPrevOutputFetcher(wpkh, 5e6)
 	p2pkh, err := txscript.PayToAddrScript(c.faucetAddr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	wit, err := txscript.WitnessSignature(tx, txscript.NewTxSigHashes(tx, fetcher), 0, 1e7, p2pkh, txscript.SigHashAll, c.faucetKey, true)
+	wit, err := txscript.WitnessSignature(tx, txscript.NewTxSigHashes(tx, fetcher), 0, 5e6, p2pkh, txscript.SigHashAll, c.faucetKey, true)
 	if err != nil {
 		t.Fatal(err)
 	}

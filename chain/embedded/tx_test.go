@@ -20,7 +20,7 @@ func TestFaucet(t *testing.T) {
 	c := openTest(t, "", "regtest", 0)
 
 	for _, fee := range []int64{0, 1, 2500} {
-		tx := mustFaucet(t, c, 12345678, fee)
+		tx := mustFaucet(t, c, 1234567, fee)
 		chk, err := c.CheckTx(ctx, tx, nil)
 		if err != nil {
 			t.Fatalf("fee %d: CheckTx: %v", fee, err)
@@ -28,7 +28,7 @@ func TestFaucet(t *testing.T) {
 		if chk.Fee != fee || chk.Txid != tx.TxHash() || chk.VSize != (chk.Weight+3)/4 || chk.Weight != 4*int64(tx.SerializeSize()) {
 			t.Fatalf("fee %d: check %+v", fee, chk)
 		}
-		if tx.TxOut[0].Value != 12345678 || string(tx.TxOut[0].PkScript) == string(c.faucetScript) {
+		if tx.TxOut[0].Value != 1234567 || string(tx.TxOut[0].PkScript) == string(c.faucetScript) {
 			t.Fatalf("faucet output %v does not pay a fresh address", tx.TxOut[0])
 		}
 		if len(tx.TxOut) != 2 || string(tx.TxOut[1].PkScript) != string(c.faucetScript) {
@@ -56,7 +56,7 @@ func TestFaucet(t *testing.T) {
 	}
 
 	// Every call spends another outpoint until the mature coins run out: at height 101
-	// that is block 1's 100 outputs and block 2's coinbase, minus the 5 spent above.
+	// that is block 1's faucetSplit outputs and block 2's coinbase, minus those spent above.
 	seen := map[wire.OutPoint]bool{}
 	for _, tx := range []*wire.MsgTx{a, b} {
 		seen[tx.TxIn[0].PreviousOutPoint] = true
@@ -79,12 +79,12 @@ func TestFaucet(t *testing.T) {
 		}
 		seen[op] = true
 		n++
-		if n > 200 {
+		if n > 2*faucetSplit {
 			t.Fatal("faucet never ran out")
 		}
 	}
-	if len(seen) != 2+n || len(seen)+3 != 101 {
-		t.Fatalf("faucet handed out %d outpoints (+3 earlier), want 101 in all", len(seen))
+	if len(seen) != 2+n || len(seen)+3 != faucetSplit+1 {
+		t.Fatalf("faucet handed out %d outpoints (+3 earlier), want %d in all", len(seen), faucetSplit+1)
 	}
 	// A new block makes block 3's coinbase mature.
 	if _, err := c.Generate(ctx, 1, nil); err != nil {
@@ -101,11 +101,11 @@ func TestFaucet(t *testing.T) {
 func TestMempoolZeroFee(t *testing.T) {
 	ctx := context.Background()
 	c := openTest(t, "", "regtest", 0)
-	tx := mustFaucet(t, c, 3e7, 0)
+	tx := mustFaucet(t, c, 3e6, 0)
 	if err := c.AcceptToMempool(ctx, tx); err != nil {
 		t.Fatalf("zero-fee transaction refused: %v", err)
 	}
-	paid := mustFaucet(t, c, 3e7, 1000)
+	paid := mustFaucet(t, c, 3e6, 1000)
 	if err := c.AcceptToMempool(ctx, paid); err != nil {
 		t.Fatal(err)
 	}

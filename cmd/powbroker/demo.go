@@ -188,7 +188,7 @@ func (d *demo) run(ctx context.Context, bits string) (*demoResult, error) {
 	addUser := func(threads int) error {
 		n := len(users)
 		fee := fees[n%len(fees)]
-		f, err := c.Faucet(ctx, int64(10_000_000+n*100_000), fee)
+		f, err := c.Faucet(ctx, int64(1_000_000+n*1_000), fee)
 		if err != nil {
 			return fmt.Errorf("faucet: %w", err)
 		}
@@ -221,7 +221,7 @@ func (d *demo) run(ctx context.Context, bits string) (*demoResult, error) {
 		if waiting > 0 && working == 0 && len(users) >= d.maxOrders {
 			return d.result(ctx, c, users, start), fmt.Errorf("no block after %d orders (%d mined); raise --max-orders", len(users), mined)
 		}
-		if waiting > 0 && working == 0 && len(users) < d.maxOrders {
+		if waiting > 0 && working == 0 && len(users) < d.maxOrders && d.ordersWaiting(ctx, c) {
 			// Pooled mining: blocks are found by the work of every user. While paid
 			// orders wait for their block and nobody works, the next user arrives; it
 			// works alone with every core, on a job that carries every order so far,
@@ -389,4 +389,25 @@ func (d *demo) result(ctx context.Context, c *api.Client, users []*demoUser, sta
 	}
 	res.Seconds = time.Since(start).Seconds()
 	return res
+}
+
+// ordersWaiting asks the broker whether paid orders still wait for a block; the demo's
+// own count can lag behind a block that was just found.
+func (d *demo) ordersWaiting(ctx context.Context, c *api.Client) bool {
+	for range 5 {
+		st, err := c.Status(ctx)
+		if err != nil {
+			return true
+		}
+		if st.Orders["paid"] == 0 {
+			return false
+		}
+		if st.Orders["working"] == 0 {
+			// Give a block found by the last post a moment to be processed.
+			time.Sleep(20 * time.Millisecond)
+			continue
+		}
+		return true
+	}
+	return true
 }

@@ -28,7 +28,7 @@ func TestServeStratum(t *testing.T) {
 		t.Fatalf("ready line %s", line)
 	}
 	url := "http://" + ready["http"].(string)
-	f := run(t, "", pb, "faucet", "--api", url, "--fee", "0", "--amount", "0.5")
+	f := run(t, "", pb, "faucet", "--api", url, "--fee", "0", "--amount", "0.05")
 	if f.code != 0 {
 		t.Fatalf("faucet: %+v", f)
 	}

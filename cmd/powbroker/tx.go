@@ -298,7 +298,7 @@ func newFaucetCmd() *cobra.Command {
 		},
 	}
 	apiFlag(cmd, &url)
-	cmd.Flags().Float64Var(&amount, "amount", 0.1, "amount in BTC")
+	cmd.Flags().Float64Var(&amount, "amount", 0.01, "amount in BTC")
 	cmd.Flags().Int64Var(&fee, "fee", 1000, "fee in satoshi (0 makes a zero-fee transaction)")
 	return cmd
 }

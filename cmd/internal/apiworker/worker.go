@@ -134,6 +134,7 @@ func work(ctx context.Context, opt Options, a *api.Assignment, st *Stats, seen *
 		}
 	}
 	flush := make(chan struct{}, 1)
+	blocks := map[uint32]bool{} // nonces that meet the network target (guarded by mu)
 	go func() {
 		defer close(done)
 		n, _ := miner.ScanParallel(scanCtx, opt.Kernel, opt.Threads, &hdr, a.NonceStart, a.NonceCount, &target, func(f miner.Found) {
@@ -143,9 +144,8 @@ func work(ctx context.Context, opt Options, a *api.Assignment, st *Stats, seen *
 			mu.Lock()
 			sh := api.ShareIn{AssignmentID: a.ID, Nonce: f.Nonce}
 			found = append(found, sh)
-			if netTarget.Meets(&f.Hash) && len(found) > 1 {
-				// A block goes first, so trimming to what the order needs never drops it.
-				found[0], found[len(found)-1] = found[len(found)-1], found[0]
+			if netTarget.Meets(&f.Hash) {
+				blocks[f.Nonce] = true
 			}
 			full := len(found) >= api.MaxSharesPerPost
 			enough := len(found) >= need
@@ -182,14 +182,9 @@ func work(ctx context.Context, opt Options, a *api.Assignment, st *Stats, seen *
 		case <-flush:
 		}
 		mu.Lock()
-		batch := found
+		batch := arrange(found, blocks, need)
 		found = nil
 		mu.Unlock()
-		if len(batch) > need {
-			// Threads that were still scanning found more than the order needs; the
-			// broker would only answer order-complete for those.
-			batch = batch[:need]
-		}
 		for len(batch) > api.MaxSharesPerPost {
 			if _, stop, renew, err := post(ctx, opt, a.JobID, batch[:api.MaxSharesPerPost], st, &last); err != nil || stop || renew {
 				cancel()
@@ -275,4 +270,23 @@ func sleep(ctx context.Context, d time.Duration) bool {
 	case <-t.C:
 		return true
 	}
+}
+
+// arrange orders a batch for posting: shares that are not blocks first, then blocks
+// (a block moves the tip, which would make the batch's later shares stale), and keeps
+// at most need shares (threads still scanning may find more than the order needs),
+// never dropping a block.
+func arrange(batch []api.ShareIn, blocks map[uint32]bool, need int) []api.ShareIn {
+	var plain, blk []api.ShareIn
+	for _, sh := range batch {
+		if blocks[sh.Nonce] {
+			blk = append(blk, sh)
+		} else {
+			plain = append(plain, sh)
+		}
+	}
+	if keep := need - len(blk); len(plain) > keep {
+		plain = plain[:max(0, keep)]
+	}
+	return append(plain, blk...)
 }
