@@ -28,42 +28,17 @@ When it listens it prints one line to stdout: {"ready":true,"http":"HOST:PORT"},
 				}
 			}
 			// Flags given on the command line win over the file.
-			f := cmd.Flags()
-			if f.Changed("datadir") {
-				final.DataDir = cfg.DataDir
-			}
-			if f.Changed("net") {
-				final.Net = cfg.Net
-			}
-			if f.Changed("http") {
-				final.HTTP = cfg.HTTP
-			}
-			if f.Changed("stratum") {
-				final.Stratum = cfg.Stratum
-			}
-			if f.Changed("private-bits") {
-				final.PrivateBits = cfg.PrivateBits
-			}
-			if f.Changed("payout-address") {
-				final.PayoutAddress = cfg.PayoutAddress
-			}
-			if f.Changed("log-level") {
-				final.LogLevel = cfg.LogLevel
-			}
-			if f.Changed("chain") {
-				final.Chain = cfg.Chain
-			}
-			if f.Changed("rpc-url") {
-				final.RPC.URL = cfg.RPC.URL
-			}
-			if f.Changed("rpc-user") {
-				final.RPC.User = cfg.RPC.User
-			}
-			if f.Changed("rpc-pass") {
-				final.RPC.Pass = cfg.RPC.Pass
-			}
-			if f.Changed("rpc-kind") {
-				final.RPC.Kind = cfg.RPC.Kind
+			for name, p := range map[string][2]*string{
+				"datadir": {&final.DataDir, &cfg.DataDir}, "net": {&final.Net, &cfg.Net}, "http": {&final.HTTP, &cfg.HTTP},
+				"stratum": {&final.Stratum, &cfg.Stratum}, "private-bits": {&final.PrivateBits, &cfg.PrivateBits},
+				"payout-address": {&final.PayoutAddress, &cfg.PayoutAddress}, "log-level": {&final.LogLevel, &cfg.LogLevel},
+				"chain": {&final.Chain, &cfg.Chain}, "rpc-url": {&final.RPC.URL, &cfg.RPC.URL},
+				"rpc-user": {&final.RPC.User, &cfg.RPC.User}, "rpc-pass": {&final.RPC.Pass, &cfg.RPC.Pass},
+				"rpc-kind": {&final.RPC.Kind, &cfg.RPC.Kind},
+			} {
+				if cmd.Flags().Changed(name) {
+					*p[0] = *p[1]
+				}
 			}
 			if err := final.validate(); err != nil {
 				return err
