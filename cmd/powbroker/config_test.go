@@ -1,8 +1,10 @@
 package main
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/proofow/powbroker/chain/rpcnode"
@@ -56,5 +58,28 @@ func TestConfigFileRejectsUnknownFields(t *testing.T) {
 				t.Fatal("accepted")
 			}
 		})
+	}
+}
+
+// TestServeConfigFile: serve reads the example config, and flags override it.
+func TestServeConfigFile(t *testing.T) {
+	pb, _ := binaries(t)
+	line, wait, errb := serveLine(t, pb, "--config", "../../configs/embedded-regtest.json",
+		"--datadir", t.TempDir(), "--http", "127.0.0.1:0", "--log-level", "warn")
+	var ready struct {
+		Ready bool   `json:"ready"`
+		HTTP  string `json:"http"`
+	}
+	if err := json.Unmarshal([]byte(line), &ready); err != nil || !ready.Ready || strings.HasSuffix(ready.HTTP, ":8332") {
+		t.Fatalf("ready line %q (%v); stderr %s", line, err, errb)
+	}
+	var st struct {
+		Network string `json:"network"`
+	}
+	if code := getJSON(t, "http://"+ready.HTTP+"/v1/status", &st); code != 200 || st.Network != "regtest" {
+		t.Fatalf("status %d %+v: the file's net should hold", code, st)
+	}
+	if code := wait(true); code != 0 {
+		t.Fatalf("serve exited %d", code)
 	}
 }
