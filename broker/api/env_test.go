@@ -38,8 +38,7 @@ type env struct {
 	broker *broker.Broker
 	client *api.Client
 	url    string
-	cancel context.CancelFunc
-	done   chan struct{}
+	halt   func() // stops the broker and its HTTP server
 	cfg    broker.Config
 }
 
@@ -97,37 +96,16 @@ func (e *env) start() {
 	if err != nil {
 		t.Fatalf("broker: %v", err)
 	}
-	if err := e.broker.Start(ctx); err != nil {
-		t.Fatalf("broker start: %v", err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	rctx, cancel := context.WithCancel(ctx)
-	e.cancel = cancel
-	e.done = make(chan struct{})
-	srv := api.NewServer(e.broker, api.ServerOptions{Logger: quiet(), RequestsPerSecond: 10000})
-	go func() {
-		defer close(e.done)
-		go func() { _ = e.broker.Run(rctx) }()
-		_ = api.Serve(rctx, ln, srv, nil)
-	}()
-	e.url = "http://" + ln.Addr().String()
-	e.client, err = api.NewClient(e.url)
-	if err != nil {
-		t.Fatal(err)
-	}
+	e.client, e.url, e.halt = serveBroker(t, e.broker)
 	t.Cleanup(e.stop)
 }
 
 func (e *env) stop() {
-	if e.cancel == nil {
+	if e.halt == nil {
 		return
 	}
-	e.cancel()
-	<-e.done
-	e.cancel = nil
+	e.halt()
+	e.halt = nil
 	_ = e.store.Close()
 	_ = e.chain.Close()
 }
@@ -236,3 +214,37 @@ func problemType(err error) string {
 }
 
 func waitABit() { time.Sleep(20 * time.Millisecond) }
+
+// serveBroker starts b (its first job, its Run loop) and its HTTP API on a loopback
+// port; stop ends both and waits for them.
+func serveBroker(t *testing.T, b *broker.Broker) (client *api.Client, url string, stop func()) {
+	t.Helper()
+	ctx := context.Background()
+	if err := b.Start(ctx); err != nil {
+		t.Fatalf("broker start: %v", err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	srv := api.NewServer(b, api.ServerOptions{Logger: quiet(), RequestsPerSecond: 10000})
+	ran, served := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(ran)
+		_ = b.Run(rctx)
+	}()
+	go func() {
+		defer close(served)
+		_ = api.Serve(rctx, ln, srv, nil)
+	}()
+	url = "http://" + ln.Addr().String()
+	if client, err = api.NewClient(url); err != nil {
+		t.Fatal(err)
+	}
+	return client, url, func() {
+		cancel()
+		<-served
+		<-ran
+	}
+}

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -46,11 +45,10 @@ type rpcEnv struct {
 	payout *btcdtest.Key // the broker's payout key
 	node   *rpcnode.Node
 	store  *store.Store
+	halt   func() // stops the broker and its HTTP server
 	broker *broker.Broker
 	client *api.Client
 	url    string
-	cancel context.CancelFunc
-	done   chan struct{}
 	dir    string
 	opt    rpcEnvOptions
 }
@@ -125,40 +123,16 @@ func (e *rpcEnv) start() {
 	if err != nil {
 		t.Fatalf("broker: %v", err)
 	}
-	if err := e.broker.Start(ctx); err != nil {
-		t.Fatalf("broker start: %v", err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	rctx, cancel := context.WithCancel(ctx)
-	e.cancel, e.done = cancel, make(chan struct{})
-	srv := api.NewServer(e.broker, api.ServerOptions{Logger: quiet(), RequestsPerSecond: 10000})
-	ran := make(chan struct{})
-	go func() {
-		defer close(ran)
-		_ = e.broker.Run(rctx)
-	}()
-	go func() {
-		defer close(e.done)
-		_ = api.Serve(rctx, ln, srv, nil)
-		<-ran
-	}()
-	e.url = "http://" + ln.Addr().String()
-	if e.client, err = api.NewClient(e.url); err != nil {
-		t.Fatal(err)
-	}
+	e.client, e.url, e.halt = serveBroker(t, e.broker)
 }
 
 // stop ends the broker and closes the store and the node client.
 func (e *rpcEnv) stop() {
-	if e.cancel == nil {
+	if e.halt == nil {
 		return
 	}
-	e.cancel()
-	<-e.done
-	e.cancel = nil
+	e.halt()
+	e.halt = nil
 	_ = e.store.Close()
 	_ = e.node.Close()
 }
