@@ -38,16 +38,18 @@ func printJSON(w io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
-// readTxArg returns the hex transaction from the argument, or stdin for "-".
-func readTxArg(cmd *cobra.Command, arg string) (string, error) {
-	if arg != "-" {
-		return arg, nil
+// txArgs returns the API client and the hex transaction from the argument, or from
+// stdin for "-".
+func txArgs(cmd *cobra.Command, url, arg string) (*api.Client, string, error) {
+	c, err := client(url)
+	if err != nil || arg != "-" {
+		return c, arg, err
 	}
 	data, err := io.ReadAll(io.LimitReader(cmd.InOrStdin(), 2<<20))
 	if err != nil {
-		return "", fmt.Errorf("read stdin: %w", err)
+		return nil, "", fmt.Errorf("read stdin: %w", err)
 	}
-	return strings.TrimSpace(string(data)), nil
+	return c, strings.TrimSpace(string(data)), nil
 }
 
 func newTxCmd() *cobra.Command {
@@ -64,11 +66,7 @@ func newTxQuoteCmd() *cobra.Command {
 		Short: "Show the work a transaction would cost, without ordering",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := client(url)
-			if err != nil {
-				return err
-			}
-			hexTx, err := readTxArg(cmd, args[0])
+			c, hexTx, err := txArgs(cmd, url, args[0])
 			if err != nil {
 				return err
 			}
@@ -97,11 +95,7 @@ func newTxSubmitCmd() *cobra.Command {
 		Short: "Order a transaction: prints the order id and its token (shown once)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := client(url)
-			if err != nil {
-				return err
-			}
-			hexTx, err := readTxArg(cmd, args[0])
+			c, hexTx, err := txArgs(cmd, url, args[0])
 			if err != nil {
 				return err
 			}
