@@ -46,8 +46,9 @@ type Broker struct {
 	started time.Time
 
 	mu     sync.Mutex
-	active map[string]*activeOrder  // working and paid orders: in templates
-	spends map[wire.OutPoint]string // outpoint -> id of the active order spending it
+	active map[string]*activeOrder   // working and paid orders: in templates
+	spends map[wire.OutPoint]string  // outpoint -> id of the active order spending it
+	byTxid map[chainhash.Hash]string // txid -> id of the active order
 	tip    chain.Tip
 	// unread are connected blocks that could not be read yet (node unavailable).
 	unread []chainhash.Hash
@@ -109,7 +110,7 @@ func New(opt Options) (*Broker, error) {
 		cfg: cfg, net: opt.Net, backend: opt.Backend, store: opt.Store,
 		payout: opt.PayoutScript, key: opt.TokenKey, log: log,
 		jobs: newJobBook(), active: make(map[string]*activeOrder),
-		spends: make(map[wire.OutPoint]string), assignments: make(map[string]*store.Assignment),
+		spends: make(map[wire.OutPoint]string), byTxid: make(map[chainhash.Hash]string), assignments: make(map[string]*store.Assignment),
 		watch: newWatcher(), rate: newRateMeter(time.Minute), refreshNow: make(chan struct{}, 1),
 		started: time.Now(),
 	}
@@ -298,6 +299,7 @@ func (b *Broker) addActive(o *store.Order) error {
 	for _, in := range tx.TxIn {
 		b.spends[in.PreviousOutPoint] = o.ID
 	}
+	b.byTxid[a.txid] = o.ID
 	b.dirty = true
 	return nil
 }
@@ -310,6 +312,7 @@ func (b *Broker) removeActive(id string) {
 		return
 	}
 	delete(b.active, id)
+	delete(b.byTxid, a.txid)
 	for _, in := range a.tx.TxIn {
 		if b.spends[in.PreviousOutPoint] == id {
 			delete(b.spends, in.PreviousOutPoint)
@@ -347,11 +350,10 @@ func (b *Broker) activeSnapshot() []*activeOrder {
 func (b *Broker) templateOrders() []*activeOrder {
 	all := b.activeSnapshot()
 	out := all[:0]
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	for _, a := range all {
-		b.mu.Lock()
-		parked := a.parked
-		b.mu.Unlock()
-		if !parked {
+		if !a.parked {
 			out = append(out, a)
 		}
 	}
@@ -378,12 +380,7 @@ func (b *Broker) park(id string) {
 func (b *Broker) orderByTxid(txid chainhash.Hash) *activeOrder {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	for _, a := range b.active {
-		if a.txid == txid {
-			return a
-		}
-	}
-	return nil
+	return b.active[b.byTxid[txid]]
 }
 
 func (b *Broker) activeState(id string) (store.State, bool) {

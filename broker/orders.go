@@ -85,11 +85,9 @@ var txReasonKind = map[chain.TxReason]Kind{
 func (b *Broker) checkTx(ctx context.Context, tx *wire.MsgTx) (chain.TxCheck, error) {
 	txid := tx.TxHash()
 	b.mu.Lock()
-	for _, a := range b.active {
-		if a.txid == txid {
-			b.mu.Unlock()
-			return chain.TxCheck{}, problem(KindDuplicateOrder, "transaction %s already has an active order", txid)
-		}
+	if _, ok := b.byTxid[txid]; ok {
+		b.mu.Unlock()
+		return chain.TxCheck{}, problem(KindDuplicateOrder, "transaction %s already has an active order", txid)
 	}
 	for _, in := range tx.TxIn {
 		if _, ok := b.spends[in.PreviousOutPoint]; ok {
