@@ -158,7 +158,7 @@ func TestCommands(t *testing.T) {
 	dir := t.TempDir()
 	url, stop := serve(t, pb, dir)
 
-	f := run(t, "", pb, "faucet", "--api", url, "--fee", "0", "--amount", "0.05")
+	f := run(t, "", pb, "faucet", "--api", url, "--fee", "0", "--amount-sat", "5000000")
 	if f.code != 0 || len(strings.TrimSpace(f.stdout)) < 100 {
 		t.Fatalf("faucet: %+v", f)
 	}

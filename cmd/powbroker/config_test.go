@@ -70,7 +70,7 @@ func TestServeConfigFile(t *testing.T) {
 		Ready bool   `json:"ready"`
 		HTTP  string `json:"http"`
 	}
-	if err := json.Unmarshal([]byte(line), &ready); err != nil || !ready.Ready || strings.HasSuffix(ready.HTTP, ":8332") {
+	if err := json.Unmarshal([]byte(line), &ready); err != nil || !ready.Ready || strings.HasSuffix(ready.HTTP, ":8390") {
 		t.Fatalf("ready line %q (%v); stderr %s", line, err, errb)
 	}
 	var st struct {

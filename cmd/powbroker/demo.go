@@ -70,12 +70,9 @@ func newDemoCmd() *cobra.Command {
 			if netName != "private" && netName != "regtest" {
 				return cli.Usagef("--net must be private or regtest, not %q", netName)
 			}
-			k := miner.Best()
-			if kernel != "" {
-				var err error
-				if k, err = miner.ByName(kernel); err != nil {
-					return cli.Usagef("--kernel: %v", err)
-				}
+			k, err := cli.Kernel(kernel)
+			if err != nil {
+				return err
 			}
 			if maxUsers < 3 || maxUsers > 200 {
 				return cli.Usagef("--max-orders must be between 3 and 200")
@@ -105,7 +102,7 @@ func newDemoCmd() *cobra.Command {
 	f.StringVar(&bits, "private-bits", "", "fixed difficulty of the private network, compact hex (default 1d3fffff)")
 	f.BoolVar(&verbose, "verbose", false, "show the daemon's logs on stderr")
 	f.DurationVar(&timeout, "timeout", 2*time.Minute, "give up after this long")
-	f.StringVar(&kernel, "kernel", "", "hashing kernel for the workers (default: the fastest on this CPU)")
+	cli.KernelFlag(cmd, &kernel)
 	f.IntVar(&maxUsers, "max-orders", 150, "most orders the demo submits while waiting for blocks")
 	f.BoolVar(&overStr, "stratum", false, "run the workers over Stratum v1 instead of the HTTP API")
 	return cmd

@@ -5,8 +5,18 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/proofow/powbroker/cmd/internal/cli"
 	"github.com/spf13/cobra"
 )
+
+// defaultNet is the network serve and demo use when none is given: the private
+// network (blocks rarer than shares) on the embedded chain, regtest on a node.
+func defaultNet(chainKind string) string {
+	if chainKind == "rpc" {
+		return "regtest"
+	}
+	return "private"
+}
 
 func newServeCmd() *cobra.Command {
 	var (
@@ -15,13 +25,14 @@ func newServeCmd() *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
-		Short: "Run the broker daemon on the embedded chain until SIGINT or SIGTERM",
-		Long: `Run the broker: the embedded, fully validating chain, the SQLite store and the HTTP API.
+		Short: "Run the broker daemon until SIGINT or SIGTERM",
+		Long: `Run the broker: the chain (the embedded, fully validating one, or a node over RPC with
+--chain rpc), the SQLite store and the HTTP API.
 When it listens it prints one line to stdout: {"ready":true,"http":"HOST:PORT"}, with
 "stratum":"HOST:PORT" added when --stratum is given.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			final := daemonConfig{Net: "regtest", HTTP: "127.0.0.1:8332"}
+			final := daemonConfig{HTTP: cli.DefaultHTTP}
 			if configFile != "" {
 				if err := loadConfigFile(configFile, &final); err != nil {
 					return err
@@ -39,6 +50,9 @@ When it listens it prints one line to stdout: {"ready":true,"http":"HOST:PORT"},
 				if cmd.Flags().Changed(name) {
 					*p[0] = *p[1]
 				}
+			}
+			if final.Net == "" {
+				final.Net = defaultNet(final.Chain)
 			}
 			if err := final.validate(); err != nil {
 				return err
@@ -65,8 +79,8 @@ When it listens it prints one line to stdout: {"ready":true,"http":"HOST:PORT"},
 	f := cmd.Flags()
 	f.StringVar(&configFile, "config", "", "JSON config file (see configs/); flags override it")
 	f.StringVar(&cfg.DataDir, "datadir", "", "directory for the chain, the database and keys (required)")
-	f.StringVar(&cfg.Net, "net", "regtest", "network: regtest or private (embedded); regtest, testnet3, signet or mainnet (rpc)")
-	f.StringVar(&cfg.HTTP, "http", "127.0.0.1:8332", "HTTP API listen address (port 0 picks a free port)")
+	f.StringVar(&cfg.Net, "net", "", "network: private or regtest (embedded, default private); regtest, testnet3, signet or mainnet (rpc, default regtest)")
+	f.StringVar(&cfg.HTTP, "http", cli.DefaultHTTP, "HTTP API listen address (port 0 picks a free port)")
 	f.StringVar(&cfg.Stratum, "stratum", "", "Stratum v1 listen address, e.g. 127.0.0.1:3333 (port 0 picks a free port; default off)")
 	f.StringVar(&cfg.PrivateBits, "private-bits", "", "fixed difficulty of the private network, compact hex (default 1d3fffff)")
 	f.StringVar(&cfg.PayoutAddress, "payout-address", "", "address paid by found blocks (default: the faucet's)")

@@ -38,7 +38,7 @@ func TestServeStratum(t *testing.T) {
 		t.Fatalf("submit: %+v", s)
 	}
 	surl := "stratum+tcp://" + addr
-	m := run(t, "", pm, "stratum", "--url", surl, "--user", sub.Token+".rig1", "--threads", "1", "--json")
+	m := run(t, "", pm, "stratum", "--url", surl, "--token", sub.Token+".rig1", "--threads", "1", "--json")
 	var res struct {
 		Order    string `json:"order"`
 		State    string `json:"state"`

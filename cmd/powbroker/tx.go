@@ -15,16 +15,6 @@ import (
 	"github.com/spf13/cobra"
 )
 
-const defaultAPI = "http://127.0.0.1:8332"
-
-func apiFlag(cmd *cobra.Command, v *string) {
-	def := os.Getenv("POWBROKER_API")
-	if def == "" {
-		def = defaultAPI
-	}
-	cmd.Flags().StringVar(v, "api", def, "broker API URL (env POWBROKER_API)")
-}
-
 func client(url string) (*api.Client, error) {
 	c, err := api.NewClient(url)
 	if err != nil {
@@ -82,7 +72,7 @@ func newTxQuoteCmd() *cobra.Command {
 			return nil
 		},
 	}
-	apiFlag(cmd, &url)
+	cli.APIFlag(cmd, &url)
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
 }
@@ -113,7 +103,7 @@ func newTxSubmitCmd() *cobra.Command {
 			return nil
 		},
 	}
-	apiFlag(cmd, &url)
+	cli.APIFlag(cmd, &url)
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	cmd.Flags().StringVar(&idem, "idempotency-key", "", "makes a retried submit return the same order")
 	return cmd
@@ -127,9 +117,7 @@ func orderCmd(use, short string, run func(cmd *cobra.Command, c *api.Client, id,
 		Short: short,
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if token == "" {
-				token = os.Getenv("POWBROKER_TOKEN")
-			}
+			token = cli.Token(token)
 			if token == "" {
 				return cli.Usagef("--token is required (or env POWBROKER_TOKEN)")
 			}
@@ -140,8 +128,8 @@ func orderCmd(use, short string, run func(cmd *cobra.Command, c *api.Client, id,
 			return run(cmd, c, args[0], token, asJSON)
 		},
 	}
-	apiFlag(cmd, &url)
-	cmd.Flags().StringVar(&token, "token", "", "the order's token (env POWBROKER_TOKEN)")
+	cli.APIFlag(cmd, &url)
+	cli.TokenFlag(cmd, &token, "the order's token")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd, &url
 }
@@ -266,15 +254,24 @@ func isTerminal(w io.Writer) bool {
 
 func newFaucetCmd() *cobra.Command {
 	var url string
-	var amount float64
-	var fee int64
+	var amountBTC float64
+	var amount, fee int64
 	cmd := &cobra.Command{
 		Use:   "faucet",
 		Short: "Print a signed raw transaction paying a fresh address from the test faucet (not submitted)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if !(amount > 0) || amount > 21e6 {
-				return cli.Usagef("--amount must be a positive number of BTC")
+			if cmd.Flags().Changed("amount") {
+				if cmd.Flags().Changed("amount-sat") {
+					return cli.Usagef("give --amount-sat or the older --amount (in BTC), not both")
+				}
+				if !(amountBTC > 0) || amountBTC > 21e6 {
+					return cli.Usagef("--amount must be a positive number of BTC")
+				}
+				amount = int64(amountBTC*1e8 + 0.5)
+			}
+			if amount <= 0 || amount > 21e14 {
+				return cli.Usagef("--amount-sat must be a positive number of satoshi")
 			}
 			if fee < 0 || fee > 1e8 {
 				return cli.Usagef("--fee must be between 0 and 100000000 satoshi")
@@ -283,7 +280,7 @@ func newFaucetCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			r, err := c.Faucet(cmd.Context(), int64(amount*1e8+0.5), fee)
+			r, err := c.Faucet(cmd.Context(), amount, fee)
 			if err != nil {
 				return err
 			}
@@ -291,8 +288,10 @@ func newFaucetCmd() *cobra.Command {
 			return nil
 		},
 	}
-	apiFlag(cmd, &url)
-	cmd.Flags().Float64Var(&amount, "amount", 0.01, "amount in BTC")
+	cli.APIFlag(cmd, &url)
+	cmd.Flags().Int64Var(&amount, "amount-sat", 1_000_000, "amount in satoshi")
+	cmd.Flags().Float64Var(&amountBTC, "amount", 0, "amount in BTC (older spelling of --amount-sat)")
+	_ = cmd.Flags().MarkHidden("amount")
 	cmd.Flags().Int64Var(&fee, "fee", 1000, "fee in satoshi (0 makes a zero-fee transaction)")
 	return cmd
 }

@@ -3,14 +3,11 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"os"
-	"runtime"
 	"time"
 
 	"github.com/proofow/powbroker/broker/api"
 	"github.com/proofow/powbroker/cmd/internal/apiworker"
 	"github.com/proofow/powbroker/cmd/internal/cli"
-	"github.com/proofow/powbroker/miner"
 	"github.com/spf13/cobra"
 )
 
@@ -18,28 +15,23 @@ func newAPICmd() *cobra.Command {
 	var (
 		url, order, token, kernel string
 		threads                   int
-		asJSON, quiet             bool
+		asJSON, quiet, verbose    bool
 	)
 	cmd := &cobra.Command{
 		Use:   "api",
 		Short: "Work for an order over the broker's HTTP API until it needs no more work",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if token == "" {
-				token = os.Getenv("POWBROKER_TOKEN")
-			}
+			token = cli.Token(token)
 			if order == "" || token == "" {
-				return cli.Usagef("--order and --token are required")
+				return cli.Usagef("--order and --token are required (or env POWBROKER_TOKEN)")
 			}
 			if threads < 1 || threads > 1024 {
 				return cli.Usagef("--threads must be between 1 and 1024")
 			}
-			k := miner.Best()
-			if kernel != "" {
-				var err error
-				if k, err = miner.ByName(kernel); err != nil {
-					return cli.Usagef("--kernel: %v", err)
-				}
+			k, err := cli.Kernel(kernel)
+			if err != nil {
+				return err
 			}
 			c, err := api.NewClient(url)
 			if err != nil {
@@ -72,16 +64,12 @@ func newAPICmd() *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
-	def := os.Getenv("POWBROKER_API")
-	if def == "" {
-		def = "http://127.0.0.1:8332"
-	}
-	f.StringVar(&url, "api", def, "broker API URL (env POWBROKER_API)")
+	cli.APIFlag(cmd, &url)
 	f.StringVar(&order, "order", "", "order id")
-	f.StringVar(&token, "token", "", "order token (env POWBROKER_TOKEN)")
-	f.IntVar(&threads, "threads", runtime.NumCPU(), "hashing threads")
-	f.StringVar(&kernel, "kernel", "", "force a kernel (default: the fastest on this CPU)")
-	f.BoolVar(&asJSON, "json", false, "print the final state as JSON")
-	f.BoolVar(&quiet, "quiet", false, "no progress lines on stderr")
+	cli.TokenFlag(cmd, &token, "the order's token")
+	cli.ThreadsFlag(cmd, &threads)
+	cli.KernelFlag(cmd, &kernel)
+	f.BoolVar(&asJSON, "json", false, "print one JSON object at the end")
+	cli.OutputFlags(cmd, &quiet, &verbose)
 	return cmd
 }

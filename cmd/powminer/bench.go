@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"runtime"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -39,7 +38,7 @@ func newBenchCmd() *cobra.Command {
 			if threads < 1 || threads > 4096 {
 				return cli.Usagef("--threads must be between 1 and 4096, got %d", threads)
 			}
-			k, err := pickKernel(kernelName)
+			k, err := cli.Kernel(kernelName)
 			if err != nil {
 				return err
 			}
@@ -66,8 +65,8 @@ func newBenchCmd() *cobra.Command {
 	}
 	f := c.Flags()
 	f.Float64Var(&seconds, "seconds", 3, "seconds to measure the kernel and, in alternating slices, the baseline")
-	f.IntVar(&threads, "threads", runtime.NumCPU(), "threads for the kernel")
-	f.StringVar(&kernelName, "kernel", "", "kernel to measure (default: the fastest this CPU runs)")
+	cli.ThreadsFlag(c, &threads)
+	cli.KernelFlag(c, &kernelName)
 	f.BoolVar(&asJSON, "json", false, "print one JSON object")
 	return c
 }

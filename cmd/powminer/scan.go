@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"runtime"
 	"slices"
 	"strconv"
 	"time"
@@ -104,7 +103,7 @@ func newScanCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			k, err := pickKernel(kernelName)
+			k, err := cli.Kernel(kernelName)
 			if err != nil {
 				return err
 			}
@@ -120,8 +119,8 @@ func newScanCmd() *cobra.Command {
 	f.Uint64Var(&count, "count", 0, "number of nonces (1 to 2^32; start+count must not pass 2^32)")
 	f.StringVar(&targetHex, "target", "", "target, 64 hex characters, display (big-endian) order")
 	f.StringVar(&bitsHex, "bits", "", "target in compact form, 8 hex characters (e.g. 1d00ffff), instead of --target")
-	f.StringVar(&kernelName, "kernel", "", "kernel to use (default: the fastest this CPU runs)")
-	f.IntVar(&threads, "threads", runtime.NumCPU(), "threads")
+	cli.KernelFlag(c, &kernelName)
+	cli.ThreadsFlag(c, &threads)
 	f.BoolVar(&asJSON, "json", false, "print one JSON object")
 	for _, name := range []string{"header", "start", "count"} {
 		_ = c.MarkFlagRequired(name)
@@ -176,16 +175,4 @@ func parseTarget(cmd *cobra.Command, targetHex, bitsHex string) (miner.Target, e
 		return miner.TargetFromBig(t), nil
 	}
 	return miner.Target{}, cli.Usagef("give --target or --bits")
-}
-
-// pickKernel returns the named kernel, or the fastest available one when name is empty.
-func pickKernel(name string) (miner.Kernel, error) {
-	if name == "" {
-		return miner.Best(), nil
-	}
-	k, err := miner.ByName(name)
-	if err != nil {
-		return nil, cli.Usagef("--kernel: %v", err)
-	}
-	return k, nil
 }

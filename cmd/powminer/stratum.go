@@ -39,12 +39,12 @@ func orderMessage(msg string) (id, state string, ok bool) {
 
 func newStratumCmd() *cobra.Command {
 	var (
-		rawURL, user, password, kernelName string
-		threads                            int
-		asJSON, verbose                    bool
+		rawURL, token, password, kernelName string
+		threads                             int
+		asJSON, quiet, verbose              bool
 	)
 	c := &cobra.Command{
-		Use:   "stratum --url stratum+tcp://HOST:PORT --user TOKEN [--threads N]",
+		Use:   "stratum --url stratum+tcp://HOST:PORT --token TOKEN [--threads N]",
 		Short: "Mine for an order over Stratum v1 until the broker says it is complete",
 		Long: `Mine over Stratum v1: configure version rolling, subscribe, authorize with the order
 token as worker name, follow the server's jobs, difficulty and extranonce, submit shares and
@@ -52,8 +52,9 @@ reconnect with backoff. Exits 0 when the broker says the order is paid or mined,
 expired, failed or was canceled, or when the token is refused.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			user := cli.Token(token)
 			if rawURL == "" || user == "" {
-				return cli.Usagef("--url and --user are required")
+				return cli.Usagef("--url and --token are required (or env POWBROKER_TOKEN)")
 			}
 			if _, err := stratum.ParseURL(rawURL); err != nil {
 				return cli.Usagef("--url: %v", err)
@@ -61,7 +62,7 @@ expired, failed or was canceled, or when the token is refused.`,
 			if threads < 1 {
 				return cli.Usagef("--threads must be at least 1, got %d", threads)
 			}
-			k, err := pickKernel(kernelName)
+			k, err := cli.Kernel(kernelName)
 			if err != nil {
 				return err
 			}
@@ -109,11 +110,12 @@ expired, failed or was canceled, or when the token is refused.`,
 	}
 	f := c.Flags()
 	f.StringVar(&rawURL, "url", "", "Stratum server, stratum+tcp://HOST:PORT")
-	f.StringVar(&user, "user", "", "worker name: the order token (an optional .rigname suffix is allowed)")
+	cli.TokenFlag(c, &token, "worker name: the order token, an optional .rigname suffix allowed; --user is the same flag")
 	f.StringVar(&password, "password", "x", "password (d=<difficulty> suggests a start difficulty)")
-	f.IntVar(&threads, "threads", 1, "hashing threads")
-	f.StringVar(&kernelName, "kernel", "", "hashing kernel (default: the fastest on this CPU)")
+	cli.ThreadsFlag(c, &threads)
+	cli.KernelFlag(c, &kernelName)
 	f.BoolVar(&asJSON, "json", false, "print one JSON object at the end")
-	f.BoolVar(&verbose, "verbose", false, "log the session on stderr")
+	cli.OutputFlags(c, &quiet, &verbose)
+	cli.Alias(c, "user", "token")
 	return c
 }
