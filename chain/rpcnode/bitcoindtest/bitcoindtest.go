@@ -8,17 +8,16 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/proofow/powbroker/chain/rpcnode/internal/nodeproc"
 )
 
 // Environment variables.
@@ -61,12 +60,9 @@ type Node struct {
 	// MiningAddr is an address of the default wallet (empty with NoWallet).
 	MiningAddr string
 
-	cmd     *exec.Cmd
-	done    chan struct{}
-	stopped bool
-	starts  int
-	http    *http.Client
-	id      atomic.Uint64
+	proc   *nodeproc.Proc
+	starts int
+	rpc    *nodeproc.Caller
 }
 
 // URL is the RPC endpoint, http://host:port.
@@ -79,7 +75,7 @@ func (n *Node) WalletURL(wallet string) string { return n.URL() + "/wallet/" + w
 func (n *Node) CookiePath() string { return filepath.Join(n.Dir, n.Chain, ".cookie") }
 
 // PID is the process id of the running bitcoind.
-func (n *Node) PID() int { return n.cmd.Process.Pid }
+func (n *Node) PID() int { return n.proc.PID() }
 
 // Binary returns the bitcoind to run: $POWBROKER_BITCOIND, else the project's copy
 // under ../shared/bitcoin-core/bin/ from the module root. When it is missing or
@@ -135,16 +131,6 @@ func moduleRoot() (string, error) {
 	}
 }
 
-func freePort(tb testing.TB) string {
-	tb.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
 // RPCAuth returns the -rpcauth value for user and pass (salt, HMAC-SHA256 of the
 // password keyed by the salt), as Core's share/rpcauth/rpcauth.py computes it.
 func RPCAuth(user, pass, salt string) string {
@@ -162,8 +148,9 @@ func Start(tb testing.TB, opts Options) *Node {
 	n := &Node{
 		tb: tb, bin: bin, Dir: filepath.Join(dir, "data"), Chain: "regtest",
 		User: "powbroker", Pass: "test-password",
-		http: &http.Client{Timeout: 30 * time.Second},
+		rpc: &nodeproc.Caller{Version: "2.0", HTTP: &http.Client{Timeout: 30 * time.Second}},
 	}
+	n.rpc.User, n.rpc.Pass = n.User, n.Pass
 	if err := os.MkdirAll(n.Dir, 0o700); err != nil {
 		tb.Fatal(err)
 	}
@@ -178,8 +165,8 @@ func Start(tb testing.TB, opts Options) *Node {
 	}
 	var lastErr error
 	for attempt := 0; attempt < 3; attempt++ {
-		n.RPCAddr = freePort(tb)
-		n.P2PAddr = freePort(tb)
+		n.RPCAddr = nodeproc.FreePort(tb)
+		n.P2PAddr = nodeproc.FreePort(tb)
 		_, rpcPort, _ := net.SplitHostPort(n.RPCAddr)
 		n.args = append(append([]string{}, netArgs...),
 			"-datadir="+n.Dir, "-server=1", "-txindex=1", "-printtoconsole=0",
@@ -209,31 +196,16 @@ func Start(tb testing.TB, opts Options) *Node {
 func (n *Node) launch() error {
 	n.starts++
 	logFile := filepath.Join(filepath.Dir(n.Dir), fmt.Sprintf("stdout-%d.log", n.starts))
-	out, err := os.Create(logFile)
+	proc, err := nodeproc.Start(n.bin, n.args, filepath.Dir(n.Dir), logFile)
 	if err != nil {
 		return err
 	}
-	cmd := exec.Command(n.bin, n.args...)
-	cmd.Stdout, cmd.Stderr = out, out
-	cmd.Dir = filepath.Dir(n.Dir)
-	if err := cmd.Start(); err != nil {
-		out.Close()
-		return err
-	}
-	done := make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		out.Close()
-		close(done)
-	}()
-	n.cmd, n.done, n.stopped = cmd, done, false
+	n.proc = proc
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
-		select {
-		case <-done:
+		if proc.Exited() {
 			b, _ := os.ReadFile(logFile)
 			return fmt.Errorf("bitcoind exited during start: %s", bytes.TrimSpace(b))
-		default:
 		}
 		if _, err := n.RPC("getblockcount"); err == nil {
 			return nil
@@ -285,89 +257,31 @@ func (n *Node) LogTail() string { return n.logTail() }
 
 // Stop ends bitcoind: SIGCONT (in case it is paused), SIGTERM, and SIGKILL after 15 s.
 func (n *Node) Stop() {
-	if n.cmd == nil || n.stopped {
-		return
-	}
-	_ = n.cmd.Process.Signal(syscall.SIGCONT)
-	_ = n.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-n.done:
-	case <-time.After(15 * time.Second):
-		n.tb.Logf("bitcoindtest: bitcoind did not stop on SIGTERM within 15 s; killing it")
-		_ = n.cmd.Process.Signal(syscall.SIGKILL)
-		<-n.done
-	}
-	n.stopped = true
-	n.http.CloseIdleConnections()
+	n.proc.Stop(n.tb, 15*time.Second)
+	n.rpc.HTTP.CloseIdleConnections()
 }
 
 // Kill ends bitcoind with SIGKILL.
 func (n *Node) Kill() {
-	if n.cmd == nil || n.stopped {
-		return
-	}
-	_ = n.cmd.Process.Signal(syscall.SIGKILL)
-	<-n.done
-	n.stopped = true
-	n.http.CloseIdleConnections()
+	n.proc.Kill()
+	n.rpc.HTTP.CloseIdleConnections()
 }
 
 // Pause stops the process with SIGSTOP and waits until every thread is stopped: its
 // sockets still accept connections but nothing answers.
 func (n *Node) Pause() {
 	n.tb.Helper()
-	if err := n.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
-		n.tb.Fatal(err)
-	}
-	n.waitStopped(true)
+	n.proc.Pause(n.tb)
 }
 
 // Resume continues a paused process with SIGCONT.
 func (n *Node) Resume() {
 	n.tb.Helper()
-	if err := n.cmd.Process.Signal(syscall.SIGCONT); err != nil {
-		n.tb.Fatal(err)
-	}
-	n.waitStopped(false)
-}
-
-func (n *Node) waitStopped(want bool) {
-	n.tb.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) {
-		if threadsStopped(n.PID()) == want {
-			return
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-	n.tb.Fatalf("bitcoindtest: bitcoind stopped=%v not reached within 5 s", want)
-}
-
-func threadsStopped(pid int) bool {
-	tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/stat", pid))
-	if err != nil || len(tasks) == 0 {
-		return false
-	}
-	for _, task := range tasks {
-		b, err := os.ReadFile(task)
-		if err != nil {
-			return false
-		}
-		i := bytes.LastIndexByte(b, ')') // comm may contain spaces
-		if i < 0 || i+2 >= len(b) || (b[i+2] != 'T' && b[i+2] != 't') {
-			return false
-		}
-	}
-	return true
+	n.proc.Resume(n.tb)
 }
 
 // RPCError is an error answer of bitcoind.
-type RPCError struct {
-	Code    int    `json:"code"`
-	Message string `json:"message"`
-}
-
-func (e *RPCError) Error() string { return fmt.Sprintf("rpc error %d: %s", e.Code, e.Message) }
+type RPCError = nodeproc.RPCError
 
 // RPC calls a node-level method and returns its raw result; an error answer is an
 // *RPCError.
@@ -381,38 +295,7 @@ func (n *Node) WalletRPC(wallet, method string, params ...any) (json.RawMessage,
 }
 
 func (n *Node) rpcAt(url, method string, params ...any) (json.RawMessage, error) {
-	if params == nil {
-		params = []any{}
-	}
-	body, err := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": n.id.Add(1), "method": method, "params": params})
-	if err != nil {
-		return nil, err
-	}
-	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
-	if err != nil {
-		return nil, err
-	}
-	req.SetBasicAuth(n.User, n.Pass)
-	resp, err := n.http.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	if err != nil {
-		return nil, err
-	}
-	var r struct {
-		Result json.RawMessage `json:"result"`
-		Error  *RPCError       `json:"error"`
-	}
-	if err := json.Unmarshal(data, &r); err != nil {
-		return nil, fmt.Errorf("%s: HTTP %d: %w: %.200s", method, resp.StatusCode, err, data)
-	}
-	if r.Error != nil {
-		return nil, r.Error
-	}
-	return r.Result, nil
+	return n.rpc.Call(url, method, params...)
 }
 
 // Call is RPC that fails the test on an error and decodes the result into out (if not nil).
@@ -431,12 +314,5 @@ func (n *Node) WalletCall(wallet string, out any, method string, params ...any) 
 
 func (n *Node) decode(raw json.RawMessage, err error, out any, what string) {
 	n.tb.Helper()
-	if err != nil {
-		n.tb.Fatalf("bitcoindtest: %s: %v", what, err)
-	}
-	if out != nil {
-		if err := json.Unmarshal(raw, out); err != nil {
-			n.tb.Fatalf("bitcoindtest: %s: decode %.300s: %v", what, raw, err)
-		}
-	}
+	nodeproc.Decode(n.tb, raw, err, out, "bitcoindtest: "+what)
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/btcsuite/btcd/btcutil"
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"github.com/btcsuite/btcd/wire"
+	"github.com/proofow/powbroker/chain/rpcnode/internal/nodeproc"
 )
 
 // maxTries bounds generatetoaddress's nonce search; signet blocks at the minimum
@@ -91,15 +92,7 @@ func (n *Node) Block(hash chainhash.Hash) *wire.MsgBlock {
 	n.tb.Helper()
 	var raw string
 	n.Call(&raw, "getblock", hash.String(), 0)
-	b, err := hex.DecodeString(raw)
-	if err != nil {
-		n.tb.Fatal(err)
-	}
-	blk := new(wire.MsgBlock)
-	if err := blk.Deserialize(bytes.NewReader(b)); err != nil {
-		n.tb.Fatal(err)
-	}
-	return blk
+	return nodeproc.DecodeBlock(n.tb, raw)
 }
 
 // BlockAt returns the main-chain block at height.
@@ -335,23 +328,11 @@ func (n *Node) waitPeer(match func(peer) bool, want bool) {
 // WaitTip waits until every node has the same best block as n and returns it.
 func (n *Node) WaitTip(others ...*Node) chainhash.Hash {
 	n.tb.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		want := n.BestHash()
-		same := true
-		for _, o := range others {
-			if o.BestHash() != want {
-				same = false
-			}
-		}
-		if same {
-			return want
-		}
-		if time.Now().After(deadline) {
-			n.tb.Fatalf("bitcoindtest: nodes did not agree on the tip %s within 20 s", want)
-		}
-		time.Sleep(20 * time.Millisecond)
+	best := []func() string{func() string { return n.BestHash().String() }}
+	for _, o := range others {
+		best = append(best, func() string { return o.BestHash().String() })
 	}
+	return n.hash(nodeproc.WaitSame(n.tb, 20*time.Second, best...))
 }
 
 // SubmitBlock sends a block with submitblock and returns Core's answer ("" for null).

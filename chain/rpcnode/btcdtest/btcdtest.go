@@ -7,21 +7,18 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"github.com/btcsuite/btcd/wire"
+	"github.com/proofow/powbroker/chain/rpcnode/internal/nodeproc"
 )
 
 // EnvBinary names the environment variable holding the path of a built btcd.
@@ -94,12 +91,9 @@ type Node struct {
 	P2PAddr  string // host:port of the peer-to-peer listener
 	User     string
 	Pass     string
-	cmd      *exec.Cmd
-	done     chan struct{}
+	proc     *nodeproc.Proc
 	starts   int
-	http     *http.Client
-	id       atomic.Uint64
-	stopped  bool
+	rpc      *nodeproc.Caller
 	launched time.Time
 }
 
@@ -107,17 +101,7 @@ type Node struct {
 func (n *Node) URL() string { return "http://" + n.RPCAddr }
 
 // PID is the process id of the running btcd.
-func (n *Node) PID() int { return n.cmd.Process.Pid }
-
-func freePort(tb testing.TB) string {
-	tb.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
+func (n *Node) PID() int { return n.proc.PID() }
 
 // Start runs a btcd on regtest with --txindex on free loopback ports and waits until
 // its RPC server answers. The node is stopped when tb ends.
@@ -129,7 +113,7 @@ func Start(tb testing.TB, opts Options) *Node {
 		tb: tb, bin: bin, dir: dir,
 		home: filepath.Join(dir, "home"),
 		User: "u", Pass: "p",
-		http: &http.Client{Timeout: 15 * time.Second},
+		rpc: &nodeproc.Caller{User: "u", Pass: "p", Version: "1.0", HTTP: &http.Client{Timeout: 15 * time.Second}},
 	}
 	if err := os.MkdirAll(n.home, 0o700); err != nil {
 		tb.Fatal(err)
@@ -140,8 +124,8 @@ func Start(tb testing.TB, opts Options) *Node {
 	}
 	var lastErr error
 	for attempt := 0; attempt < 3; attempt++ {
-		n.RPCAddr = freePort(tb)
-		n.P2PAddr = freePort(tb)
+		n.RPCAddr = nodeproc.FreePort(tb)
+		n.P2PAddr = nodeproc.FreePort(tb)
 		n.args = []string{
 			"-C", conf, "--regtest", "--notls",
 			"--rpcuser", n.User, "--rpcpass", n.Pass,
@@ -165,39 +149,22 @@ func Start(tb testing.TB, opts Options) *Node {
 func (n *Node) launch() error {
 	n.starts++
 	n.logFile = filepath.Join(n.dir, fmt.Sprintf("stdout-%d.log", n.starts))
-	out, err := os.Create(n.logFile)
+	proc, err := nodeproc.Start(n.bin, n.args, n.dir, n.logFile, "HOME="+n.home)
 	if err != nil {
 		return err
 	}
-	cmd := exec.Command(n.bin, n.args...)
-	cmd.Env = append(os.Environ(), "HOME="+n.home)
-	cmd.Stdout = out
-	cmd.Stderr = out
-	cmd.Dir = n.dir
-	if err := cmd.Start(); err != nil {
-		out.Close()
-		return err
-	}
-	done := make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		out.Close()
-		close(done)
-	}()
-	n.cmd, n.done, n.stopped, n.launched = cmd, done, false, time.Now()
+	n.proc, n.launched = proc, time.Now()
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
-		select {
-		case <-done:
+		if proc.Exited() {
 			return errors.New("btcd exited during start")
-		default:
 		}
 		if _, err := n.RPC("getblockcount"); err == nil {
 			return nil
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	n.kill()
+	n.proc.Kill()
 	return errors.New("btcd RPC did not answer within 20 s")
 }
 
@@ -209,37 +176,16 @@ func (n *Node) logTail() string {
 	return string(b)
 }
 
-func (n *Node) kill() {
-	if n.cmd == nil || n.stopped {
-		return
-	}
-	_ = n.cmd.Process.Signal(syscall.SIGKILL)
-	<-n.done
-	n.stopped = true
-}
-
 // Stop ends btcd: SIGCONT (in case it is paused), SIGTERM, and SIGKILL after 10 s.
 func (n *Node) Stop() {
-	if n.cmd == nil || n.stopped {
-		return
-	}
-	_ = n.cmd.Process.Signal(syscall.SIGCONT)
-	_ = n.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-n.done:
-	case <-time.After(10 * time.Second):
-		n.tb.Logf("btcdtest: btcd did not stop on SIGTERM within 10 s; killing it")
-		_ = n.cmd.Process.Signal(syscall.SIGKILL)
-		<-n.done
-	}
-	n.stopped = true
-	n.http.CloseIdleConnections()
+	n.proc.Stop(n.tb, 10*time.Second)
+	n.rpc.HTTP.CloseIdleConnections()
 }
 
 // Kill ends btcd with SIGKILL.
 func (n *Node) Kill() {
-	n.kill()
-	n.http.CloseIdleConnections()
+	n.proc.Kill()
+	n.rpc.HTTP.CloseIdleConnections()
 }
 
 // Restart kills btcd and starts it again with the same ports and directory. btcd
@@ -261,110 +207,28 @@ func (n *Node) Restart() {
 // sockets still accept connections but nothing answers.
 func (n *Node) Pause() {
 	n.tb.Helper()
-	if err := n.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
-		n.tb.Fatal(err)
-	}
-	n.waitStopped(true)
+	n.proc.Pause(n.tb)
 }
 
 // Resume continues a paused process with SIGCONT.
 func (n *Node) Resume() {
 	n.tb.Helper()
-	if err := n.cmd.Process.Signal(syscall.SIGCONT); err != nil {
-		n.tb.Fatal(err)
-	}
-	n.waitStopped(false)
-}
-
-// waitStopped waits until the state of every thread in /proc is (or is no longer)
-// "T" (stopped): a signal is delivered asynchronously.
-func (n *Node) waitStopped(want bool) {
-	n.tb.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) {
-		if threadsStopped(n.PID()) == want {
-			return
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-	n.tb.Fatalf("btcdtest: btcd stopped=%v not reached within 5 s", want)
-}
-
-func threadsStopped(pid int) bool {
-	tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/stat", pid))
-	if err != nil || len(tasks) == 0 {
-		return false
-	}
-	for _, task := range tasks {
-		b, err := os.ReadFile(task)
-		if err != nil {
-			return false
-		}
-		// pid (comm) STATE ...; comm may contain spaces, so read after the last ')'.
-		i := bytes.LastIndexByte(b, ')')
-		if i < 0 || i+2 >= len(b) || (b[i+2] != 'T' && b[i+2] != 't') {
-			return false
-		}
-	}
-	return true
+	n.proc.Resume(n.tb)
 }
 
 // RPCError is an error answer of btcd.
-type RPCError struct {
-	Code    int    `json:"code"`
-	Message string `json:"message"`
-}
-
-func (e *RPCError) Error() string { return fmt.Sprintf("rpc error %d: %s", e.Code, e.Message) }
+type RPCError = nodeproc.RPCError
 
 // RPC calls method and returns its raw result; an error answer is an *RPCError.
 func (n *Node) RPC(method string, params ...any) (json.RawMessage, error) {
-	if params == nil {
-		params = []any{}
-	}
-	body, err := json.Marshal(map[string]any{"jsonrpc": "1.0", "id": n.id.Add(1), "method": method, "params": params})
-	if err != nil {
-		return nil, err
-	}
-	req, err := http.NewRequest(http.MethodPost, n.URL(), bytes.NewReader(body))
-	if err != nil {
-		return nil, err
-	}
-	req.SetBasicAuth(n.User, n.Pass)
-	resp, err := n.http.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	if err != nil {
-		return nil, err
-	}
-	var r struct {
-		Result json.RawMessage `json:"result"`
-		Error  *RPCError       `json:"error"`
-	}
-	if err := json.Unmarshal(data, &r); err != nil {
-		return nil, fmt.Errorf("%s: HTTP %d: %w: %.200s", method, resp.StatusCode, err, data)
-	}
-	if r.Error != nil {
-		return nil, r.Error
-	}
-	return r.Result, nil
+	return n.rpc.Call(n.URL(), method, params...)
 }
 
 // Call is RPC that fails the test on an error and decodes the result into out (if not nil).
 func (n *Node) Call(out any, method string, params ...any) {
 	n.tb.Helper()
 	raw, err := n.RPC(method, params...)
-	if err != nil {
-		n.tb.Fatalf("btcdtest: %s: %v", method, err)
-	}
-	if out != nil {
-		if err := json.Unmarshal(raw, out); err != nil {
-			n.tb.Fatalf("btcdtest: %s: decode %s: %v", method, raw, err)
-		}
-	}
+	nodeproc.Decode(n.tb, raw, err, out, "btcdtest: "+method)
 }
 
 // Generate mines count blocks to the mining address and returns their hashes.
@@ -443,23 +307,15 @@ func (n *Node) waitPeers(addr string, want bool) {
 // WaitTip waits until every node has the same best block as n and returns it.
 func (n *Node) WaitTip(others ...*Node) chainhash.Hash {
 	n.tb.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		want := n.BestHash()
-		same := true
-		for _, o := range others {
-			if o.BestHash() != want {
-				same = false
-			}
-		}
-		if same {
-			return want
-		}
-		if time.Now().After(deadline) {
-			n.tb.Fatalf("btcdtest: nodes did not agree on the tip within 15 s")
-		}
-		time.Sleep(20 * time.Millisecond)
+	best := []func() string{func() string { return n.BestHash().String() }}
+	for _, o := range others {
+		best = append(best, func() string { return o.BestHash().String() })
 	}
+	h, err := chainhash.NewHashFromStr(nodeproc.WaitSame(n.tb, 15*time.Second, best...))
+	if err != nil {
+		n.tb.Fatal(err)
+	}
+	return *h
 }
 
 // Args returns the command line of the node (for logs).
@@ -473,15 +329,7 @@ func (n *Node) BlockAt(height int32) *wire.MsgBlock {
 	var hash, raw string
 	n.Call(&hash, "getblockhash", height)
 	n.Call(&raw, "getblock", hash, 0)
-	b, err := hex.DecodeString(raw)
-	if err != nil {
-		n.tb.Fatal(err)
-	}
-	blk := new(wire.MsgBlock)
-	if err := blk.Deserialize(bytes.NewReader(b)); err != nil {
-		n.tb.Fatal(err)
-	}
-	return blk
+	return nodeproc.DecodeBlock(n.tb, raw)
 }
 
 // CoinbaseAt returns the coinbase of the main-chain block at height: with a Key's
