@@ -17,7 +17,6 @@ import (
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"github.com/btcsuite/btcd/wire"
 	"github.com/proofow/powbroker/chain"
-	"github.com/proofow/powbroker/store"
 )
 
 // Options are what a Broker is built from.
@@ -25,7 +24,7 @@ type Options struct {
 	Config  Config
 	Net     string // network name, for defaults and display
 	Backend chain.Backend
-	Store   *store.Store
+	Store   Store
 	// PayoutScript receives every block's subsidy and fees.
 	PayoutScript []byte
 	// TokenKey derives order tokens (HMAC); keep it secret and stable across restarts.
@@ -38,7 +37,7 @@ type Broker struct {
 	cfg     Config
 	net     string
 	backend chain.Backend
-	store   *store.Store
+	store   Store
 	payout  []byte
 	key     []byte
 	log     *slog.Logger
@@ -56,7 +55,7 @@ type Broker struct {
 	dirty  bool
 
 	assignMu    sync.Mutex
-	assignments map[string]*store.Assignment
+	assignments map[string]*Assignment
 
 	watch *watcher
 
@@ -79,7 +78,7 @@ type activeOrder struct {
 	txid    chainhash.Hash
 	tx      *wire.MsgTx
 	ttx     chain.TemplateTx
-	state   store.State
+	state   State
 	created time.Time
 	expires time.Time
 	// parked keeps the order out of templates until the next tip: its transaction
@@ -110,7 +109,7 @@ func New(opt Options) (*Broker, error) {
 		cfg: cfg, net: opt.Net, backend: opt.Backend, store: opt.Store,
 		payout: opt.PayoutScript, key: opt.TokenKey, log: log,
 		jobs: newJobBook(), active: make(map[string]*activeOrder),
-		spends: make(map[wire.OutPoint]string), byTxid: make(map[chainhash.Hash]string), assignments: make(map[string]*store.Assignment),
+		spends: make(map[wire.OutPoint]string), byTxid: make(map[chainhash.Hash]string), assignments: make(map[string]*Assignment),
 		watch: newWatcher(), rate: newRateMeter(time.Minute), refreshNow: make(chan struct{}, 1),
 		started: time.Now(),
 	}
@@ -266,7 +265,7 @@ func (b *Broker) markDirty(soon bool) {
 }
 
 func (b *Broker) loadActive(ctx context.Context) error {
-	orders, err := b.store.OrdersInState(ctx, store.StateWorking, store.StatePaid)
+	orders, err := b.store.OrdersInState(ctx, StateWorking, StatePaid)
 	if err != nil {
 		return fmt.Errorf("load orders: %w", err)
 	}
@@ -278,7 +277,7 @@ func (b *Broker) loadActive(ctx context.Context) error {
 	return nil
 }
 
-func (b *Broker) addActive(o *store.Order) error {
+func (b *Broker) addActive(o *Order) error {
 	tx, err := decodeTx(o.RawTx)
 	if err != nil {
 		return err
@@ -321,7 +320,7 @@ func (b *Broker) removeActive(id string) {
 	b.dirty = true
 }
 
-func (b *Broker) setActiveState(id string, s store.State) {
+func (b *Broker) setActiveState(id string, s State) {
 	b.mu.Lock()
 	if a, ok := b.active[id]; ok {
 		a.state = s
@@ -383,7 +382,7 @@ func (b *Broker) orderByTxid(txid chainhash.Hash) *activeOrder {
 	return b.active[b.byTxid[txid]]
 }
 
-func (b *Broker) activeState(id string) (store.State, bool) {
+func (b *Broker) activeState(id string) (State, bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	a, ok := b.active[id]

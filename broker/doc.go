@@ -5,5 +5,5 @@
 // and drives each order through its life cycle as the chain moves (DESIGN.md §3-§5).
 //
 // The broker knows chains only through chain.Backend and persistence only through
-// store.Store; transports (HTTP, Stratum) call its methods.
+// its Store interface (storage.go); transports (HTTP, Stratum) call its methods.
 package broker

@@ -9,7 +9,6 @@ import (
 
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"github.com/proofow/powbroker/chain"
-	"github.com/proofow/powbroker/store"
 )
 
 // handleTip moves orders along as the best chain changes: orders whose block left the
@@ -66,7 +65,7 @@ func (b *Broker) handleDisconnected(ctx context.Context, hashes []chainhash.Hash
 	for _, h := range hashes {
 		gone[h.String()] = true
 	}
-	mined, err := b.store.OrdersInState(ctx, store.StateMined, store.StateConfirmed)
+	mined, err := b.store.OrdersInState(ctx, StateMined, StateConfirmed)
 	if err != nil {
 		b.log.Error("reorg: list mined orders", "err", err)
 		return
@@ -76,8 +75,8 @@ func (b *Broker) handleDisconnected(ctx context.Context, hashes []chainhash.Hash
 			continue
 		}
 		detail := fmt.Sprintf("block %s at height %d left the main chain", o.BlockHash, o.Height)
-		next, err := b.store.Transition(ctx, o.ID, []store.State{store.StateMined, store.StateConfirmed}, store.StatePaid, detail,
-			func(o *store.Order) {
+		next, err := b.store.Transition(ctx, o.ID, []State{StateMined, StateConfirmed}, StatePaid, detail,
+			func(o *Order) {
 				o.BlockHash, o.Height, o.MinedAt, o.ConfirmedAt = "", 0, time.Time{}, time.Time{}
 			})
 		if err != nil {
@@ -104,8 +103,8 @@ func (b *Broker) handleConnected(ctx context.Context, hash chainhash.Hash) error
 		txid := tx.TxHash()
 		if a := b.orderByTxid(txid); a != nil {
 			detail := fmt.Sprintf("in block %s at height %d", hash, height)
-			_, err := b.store.Transition(ctx, a.id, []store.State{store.StateWorking, store.StatePaid}, store.StateMined, detail,
-				func(o *store.Order) {
+			_, err := b.store.Transition(ctx, a.id, []State{StateWorking, StatePaid}, StateMined, detail,
+				func(o *Order) {
 					o.BlockHash, o.Height, o.MinedAt = hash.String(), height, time.Now()
 					if o.Reason != "" {
 						o.Reason = ""
@@ -136,9 +135,9 @@ func (b *Broker) handleConnected(ctx context.Context, hash chainhash.Hash) error
 }
 
 func (b *Broker) failOrder(ctx context.Context, id, detail string) {
-	_, err := b.store.Transition(ctx, id, []store.State{store.StateWorking, store.StatePaid}, store.StateFailed, detail,
-		func(o *store.Order) { o.Reason = detail })
-	if err != nil && !errors.Is(err, store.ErrStateChanged) {
+	_, err := b.store.Transition(ctx, id, []State{StateWorking, StatePaid}, StateFailed, detail,
+		func(o *Order) { o.Reason = detail })
+	if err != nil && !errors.Is(err, ErrStateChanged) {
 		b.log.Error("fail order", "order", id, "err", err)
 		return
 	}
@@ -149,7 +148,7 @@ func (b *Broker) failOrder(ctx context.Context, id, detail string) {
 }
 
 func (b *Broker) updateConfirmations(ctx context.Context, tip chain.Tip) {
-	mined, err := b.store.OrdersInState(ctx, store.StateMined)
+	mined, err := b.store.OrdersInState(ctx, StateMined)
 	if err != nil {
 		b.log.Error("list mined orders", "err", err)
 		return
@@ -158,8 +157,8 @@ func (b *Broker) updateConfirmations(ctx context.Context, tip chain.Tip) {
 		conf := tip.Height - o.Height + 1
 		if conf >= b.cfg.Confirmations {
 			detail := fmt.Sprintf("%d confirmations", conf)
-			if _, err := b.store.Transition(ctx, o.ID, []store.State{store.StateMined}, store.StateConfirmed, detail,
-				func(o *store.Order) { o.ConfirmedAt = time.Now() }); err != nil {
+			if _, err := b.store.Transition(ctx, o.ID, []State{StateMined}, StateConfirmed, detail,
+				func(o *Order) { o.ConfirmedAt = time.Now() }); err != nil {
 				b.log.Error("confirm order", "order", o.ID, "err", err)
 				continue
 			}
@@ -205,14 +204,14 @@ func (b *Broker) orderRefused(ctx context.Context, o *activeOrder, cause error) 
 func (b *Broker) reconcile(ctx context.Context, tip chain.Tip) {
 	// Confirmed orders deeper than this are not checked at every start.
 	const recheckDepth = 1000
-	done, err := b.store.OrdersInState(ctx, store.StateMined, store.StateConfirmed)
+	done, err := b.store.OrdersInState(ctx, StateMined, StateConfirmed)
 	if err != nil {
 		b.log.Error("reconcile: list mined orders", "err", err)
 		return
 	}
 	var gone []chainhash.Hash
 	for _, o := range done {
-		if o.State == store.StateConfirmed && o.Height <= tip.Height-recheckDepth {
+		if o.State == StateConfirmed && o.Height <= tip.Height-recheckDepth {
 			continue
 		}
 		var txid, block chainhash.Hash
@@ -245,12 +244,12 @@ func (b *Broker) minedElsewhere(ctx context.Context, a *activeOrder) {
 		return // unknown, not mined, or in a block whose tip event is still to come
 	}
 	detail := fmt.Sprintf("in block %s at height %d", st.BlockHash, st.Height)
-	_, err = b.store.Transition(ctx, a.id, []store.State{store.StateWorking, store.StatePaid}, store.StateMined, detail,
-		func(o *store.Order) {
+	_, err = b.store.Transition(ctx, a.id, []State{StateWorking, StatePaid}, StateMined, detail,
+		func(o *Order) {
 			o.BlockHash, o.Height, o.MinedAt, o.Reason = st.BlockHash.String(), st.Height, time.Now(), ""
 		})
 	if err != nil {
-		if !errors.Is(err, store.ErrStateChanged) {
+		if !errors.Is(err, ErrStateChanged) {
 			b.log.Error("mark order mined", "order", a.id, "err", err)
 		}
 		return
@@ -295,10 +294,10 @@ func (b *Broker) parkBeforeSegwit(ctx context.Context, tmpl *chain.Template, ord
 func (b *Broker) expire(ctx context.Context) {
 	now := time.Now()
 	for _, a := range b.activeSnapshot() {
-		if state, _ := b.activeState(a.id); state != store.StateWorking || a.expires.IsZero() || now.Before(a.expires) {
+		if state, _ := b.activeState(a.id); state != StateWorking || a.expires.IsZero() || now.Before(a.expires) {
 			continue
 		}
-		_, err := b.store.Transition(ctx, a.id, []store.State{store.StateWorking}, store.StateExpired,
+		_, err := b.store.Transition(ctx, a.id, []State{StateWorking}, StateExpired,
 			"deadline passed before enough work arrived", nil)
 		if err != nil {
 			continue
@@ -311,7 +310,7 @@ func (b *Broker) expire(ctx context.Context) {
 
 // onPaid stops work for an order that received enough work.
 func (b *Broker) onPaid(ctx context.Context, id string) {
-	b.setActiveState(id, store.StatePaid)
+	b.setActiveState(id, StatePaid)
 	_ = b.store.CloseAssignments(ctx, id)
 	b.log.Info("order paid", "order", id)
 	b.watch.notify(id)

@@ -17,7 +17,6 @@ import (
 	"github.com/btcsuite/btcd/btcutil"
 	"github.com/btcsuite/btcd/wire"
 	"github.com/proofow/powbroker/chain"
-	"github.com/proofow/powbroker/store"
 )
 
 // TokenPrefix starts every order token.
@@ -150,10 +149,10 @@ func (b *Broker) Quote(ctx context.Context, hexTx string) (*Quote, error) {
 
 // Created is the result of creating an order.
 type Created struct {
-	Order      *store.Order
+	Order      *Order
 	Token      string
-	Assignment *store.Assignment // nil when the order was already paid (replay)
-	Replayed   bool              // the Idempotency-Key matched an earlier identical request
+	Assignment *Assignment // nil when the order was already paid (replay)
+	Replayed   bool        // the Idempotency-Key matched an earlier identical request
 }
 
 // CreateOrder validates the transaction, prices it and stores a working order. body is
@@ -172,7 +171,7 @@ func (b *Broker) CreateOrder(ctx context.Context, hexTx, idemKey string, body []
 				return nil, problem(KindIdempotencyMismatch, "Idempotency-Key %q was used for order %s with a different request body", idemKey, prev.ID)
 			}
 			return b.replay(ctx, prev)
-		} else if !errors.Is(err, store.ErrNotFound) {
+		} else if !errors.Is(err, ErrNotFound) {
 			return nil, err
 		}
 	}
@@ -192,14 +191,14 @@ func (b *Broker) CreateOrder(ctx context.Context, hexTx, idemKey string, body []
 	}
 	now := time.Now()
 	id := randomID("ord_", 16)
-	o := &store.Order{
-		ID: id, TokenHash: sha256.Sum256([]byte(b.token(id))), State: store.StateWorking,
+	o := &Order{
+		ID: id, TokenHash: sha256.Sum256([]byte(b.token(id))), State: StateWorking,
 		Txid: check.Txid.String(), RawTx: raw, Fee: check.Fee, VSize: check.VSize,
 		RequiredWork: b.cfg.Pricing.Price(check.VSize, check.Fee), CreatedAt: now,
 		ExpiresAt: now.Add(b.cfg.OrderTTL.D()), IdempotencyKey: idemKey, RequestHash: reqHash, UpdatedAt: now,
 	}
 	stored, created, err := b.store.CreateOrder(ctx, o, fmt.Sprintf("order for %s: %.8g work units", o.Txid, o.RequiredWork))
-	if errors.Is(err, store.ErrIdempotencyReplay) {
+	if errors.Is(err, ErrIdempotencyReplay) {
 		return nil, problem(KindIdempotencyMismatch, "Idempotency-Key %q was used with a different request body", idemKey)
 	}
 	if err != nil {
@@ -224,9 +223,9 @@ func (b *Broker) CreateOrder(ctx context.Context, hexTx, idemKey string, body []
 	return res, nil
 }
 
-func (b *Broker) replay(ctx context.Context, o *store.Order) (*Created, error) {
+func (b *Broker) replay(ctx context.Context, o *Order) (*Created, error) {
 	res := &Created{Order: o, Token: b.token(o.ID), Replayed: true}
-	if o.State == store.StateWorking {
+	if o.State == StateWorking {
 		a, err := b.newAssignment(ctx, o)
 		if err != nil {
 			return nil, err
@@ -247,13 +246,13 @@ func (b *Broker) token(orderID string) string {
 
 // Authorize returns the order when token is its bearer token. A wrong token and an
 // unknown order give the same not-found error.
-func (b *Broker) Authorize(ctx context.Context, id, token string) (*store.Order, error) {
+func (b *Broker) Authorize(ctx context.Context, id, token string) (*Order, error) {
 	notFound := problem(KindNotFound, "no order %q for this token", id)
 	if len(id) > 64 || len(token) > 128 {
 		return nil, notFound
 	}
 	o, err := b.store.Order(ctx, id)
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, ErrNotFound) {
 		return nil, notFound
 	}
 	if err != nil {
@@ -267,13 +266,13 @@ func (b *Broker) Authorize(ctx context.Context, id, token string) (*store.Order,
 }
 
 // AuthorizeToken finds the order of a token alone (Stratum workers name only the token).
-func (b *Broker) AuthorizeToken(ctx context.Context, token string) (*store.Order, error) {
+func (b *Broker) AuthorizeToken(ctx context.Context, token string) (*Order, error) {
 	if !strings.HasPrefix(token, TokenPrefix) || len(token) > 128 {
 		return nil, problem(KindNotFound, "unknown token")
 	}
 	h := sha256.Sum256([]byte(token))
 	o, err := b.store.OrderByTokenHash(ctx, h)
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, ErrNotFound) {
 		return nil, problem(KindNotFound, "unknown token")
 	}
 	return o, err
@@ -281,13 +280,13 @@ func (b *Broker) AuthorizeToken(ctx context.Context, token string) (*store.Order
 
 // View is an order as shown to its owner.
 type View struct {
-	*store.Order
+	*Order
 	Confirmations int32
 	Progress      float64 // credited / required, at most 1
 }
 
 // Stop tells workers that the order needs no more work.
-func (v *View) Stop() bool { return v.State != store.StateWorking }
+func (v *View) Stop() bool { return v.State != StateWorking }
 
 // ETag identifies this version of the view.
 func (v *View) ETag() string {
@@ -295,12 +294,12 @@ func (v *View) ETag() string {
 }
 
 // View renders an order with its confirmations.
-func (b *Broker) View(o *store.Order) *View {
+func (b *Broker) View(o *Order) *View {
 	v := &View{Order: o}
 	if o.RequiredWork > 0 {
 		v.Progress = min(1, o.CreditedWork/o.RequiredWork)
 	}
-	if (o.State == store.StateMined || o.State == store.StateConfirmed) && o.Height > 0 {
+	if (o.State == StateMined || o.State == StateConfirmed) && o.Height > 0 {
 		v.Confirmations = max(0, b.Tip().Height-o.Height+1)
 	}
 	return v
@@ -351,8 +350,8 @@ func (b *Broker) Cancel(ctx context.Context, id, token string) (*View, error) {
 	if !o.State.Active() {
 		return nil, problem(KindOrderClosed, "order %s is %s and can no longer be canceled", id, o.State)
 	}
-	next, err := b.store.Transition(ctx, id, []store.State{store.StateWorking, store.StatePaid}, store.StateCanceled, "canceled by its owner", nil)
-	if errors.Is(err, store.ErrStateChanged) {
+	next, err := b.store.Transition(ctx, id, []State{StateWorking, StatePaid}, StateCanceled, "canceled by its owner", nil)
+	if errors.Is(err, ErrStateChanged) {
 		return nil, &Error{Kind: KindOrderClosed, Detail: err.Error(), Err: err}
 	}
 	if err != nil {
@@ -366,7 +365,7 @@ func (b *Broker) Cancel(ctx context.Context, id, token string) (*View, error) {
 }
 
 // Events returns an order's history for its token.
-func (b *Broker) Events(ctx context.Context, id, token string) ([]store.Event, error) {
+func (b *Broker) Events(ctx context.Context, id, token string) ([]Event, error) {
 	if _, err := b.Authorize(ctx, id, token); err != nil {
 		return nil, err
 	}
@@ -405,7 +404,7 @@ type Status struct {
 	ShareDifficulty   float64
 	JobID             string
 	JobOrders         int
-	Orders            map[store.State]int
+	Orders            map[State]int
 	SharesAccepted    int64
 	SharesRejected    int64
 	RejectedBy        map[Kind]int64
@@ -420,7 +419,7 @@ func (b *Broker) Status(ctx context.Context) (*Status, error) {
 		Network: b.net, Ready: b.Ready() == nil, Tip: b.Tip(), ShareDifficulty: b.shareDifficulty(),
 		SharesAccepted: b.sharesAccepted.Load(), SharesRejected: b.sharesRejected.Load(), RejectedBy: b.RejectedByKind(),
 		BlocksFound: b.blocksFound.Load(), Hashrate: b.rate.hashrate(b.started), Uptime: time.Since(b.started),
-		Orders: make(map[store.State]int),
+		Orders: make(map[State]int),
 	}
 	if err := b.Ready(); err != nil {
 		s.NotReadyReason = err.Error()
@@ -439,7 +438,7 @@ func (b *Broker) Status(ctx context.Context) (*Status, error) {
 }
 
 // Blocks lists the blocks the broker found.
-func (b *Broker) Blocks(ctx context.Context) ([]*store.Block, error) { return b.store.Blocks(ctx) }
+func (b *Broker) Blocks(ctx context.Context) ([]*Block, error) { return b.store.Blocks(ctx) }
 
 // StoreStats are the share writer's counters.
-func (b *Broker) StoreStats() store.WriterStats { return b.store.Stats() }
+func (b *Broker) StoreStats() WriterStats { return b.store.Stats() }

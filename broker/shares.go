@@ -11,7 +11,6 @@ import (
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"github.com/proofow/powbroker/chain"
 	"github.com/proofow/powbroker/miner"
-	"github.com/proofow/powbroker/store"
 )
 
 // maxFutureTime is how far ahead of now a share's header time may be.
@@ -48,7 +47,7 @@ type ShareResult struct {
 	Achieved      float64        // difficulty the hash reached
 	Block         bool           // the share met the network target: a block was submitted
 	BlockAccepted bool
-	OrderState    store.State
+	OrderState    State
 	CreditedWork  float64
 	BecamePaid    bool
 }
@@ -73,8 +72,8 @@ func (b *Broker) SubmitWork(ctx context.Context, w Work) (ShareResult, error) {
 	j, err := b.judge(ctx, w)
 	var res ShareResult
 	if err == nil {
-		rec, rerr := b.store.RecordShare(ctx, j.rec)
-		res, err = b.settle(ctx, j, rec, rerr)
+		recs, errs := b.store.RecordShares(ctx, []*Share{j.rec})
+		res, err = b.settle(ctx, j, recs[0], errs[0])
 	} else {
 		res = j.res
 	}
@@ -86,7 +85,7 @@ func (b *Broker) SubmitWork(ctx context.Context, w Work) (ShareResult, error) {
 // to write.
 type judged struct {
 	res ShareResult
-	rec *store.Share
+	rec *Share
 }
 
 // judge runs the share path up to the durable write: job, header, hash, share target,
@@ -120,7 +119,7 @@ func (b *Broker) judge(ctx context.Context, w Work) (judged, error) {
 	// tip (and mines the order).
 	stale := job.PrevHash != b.Tip().Hash
 	state, active := b.activeState(w.OrderID)
-	working := active && state == store.StateWorking
+	working := active && state == StateWorking
 	if job.netTarget.Meets(&sum) && !job.solved.Load() {
 		res.Block = true
 		res.BlockAccepted = b.submitBlock(ctx, job, w, &hdr)
@@ -137,14 +136,14 @@ func (b *Broker) judge(ctx context.Context, w Work) (judged, error) {
 	if stale {
 		return reject(problem(KindStaleJob, "job %s was built on block %s, no longer the tip", job.ID, job.PrevHash))
 	}
-	return judged{res: res, rec: &store.Share{
+	return judged{res: res, rec: &Share{
 		HeaderHash: sum, OrderID: w.OrderID, AssignmentID: w.AssignmentID, Worker: w.Worker,
 		JobID: job.ID, Nonce: w.Nonce, Difficulty: w.ShareDiff, At: time.Now(), BlockCandidate: res.Block,
 	}}, nil
 }
 
 // settle finishes a judged share once its durable write returned.
-func (b *Broker) settle(ctx context.Context, j judged, rec store.ShareResult, err error) (ShareResult, error) {
+func (b *Broker) settle(ctx context.Context, j judged, rec Recorded, err error) (ShareResult, error) {
 	res := j.res
 	if err != nil {
 		return res, fmt.Errorf("record share: %w", err)
@@ -217,9 +216,9 @@ func (b *Broker) notWorking(ctx context.Context, id string) *Error {
 		return problem(KindNotFound, "no order %q", id)
 	}
 	switch o.State {
-	case store.StatePaid, store.StateMined, store.StateConfirmed:
+	case StatePaid, StateMined, StateConfirmed:
 		return problem(KindOrderComplete, "order %s is %s: it needs no more work, stop mining it", id, o.State)
-	case store.StateExpired:
+	case StateExpired:
 		return problem(KindExpired, "order %s expired before enough work arrived", id)
 	default:
 		return problem(KindOrderClosed, "order %s is %s", id, o.State)
@@ -234,7 +233,7 @@ func (b *Broker) submitBlock(ctx context.Context, job *Job, w Work, hdr *miner.H
 		return false
 	}
 	hash := blk.BlockHash()
-	rec := &store.Block{Hash: hash.String(), Height: job.Height, PrevHash: job.PrevHash.String(), FoundAt: time.Now(), OrderIDs: job.Orders}
+	rec := &Block{Hash: hash.String(), Height: job.Height, PrevHash: job.PrevHash.String(), FoundAt: time.Now(), OrderIDs: job.Orders}
 	for _, tx := range blk.Transactions {
 		rec.Txids = append(rec.Txids, tx.TxHash().String())
 	}
@@ -261,7 +260,7 @@ func (b *Broker) submitBlock(ctx context.Context, job *Job, w Work, hdr *miner.H
 
 // AssignmentView is an assignment with what a worker needs to scan it.
 type AssignmentView struct {
-	*store.Assignment
+	*Assignment
 	ShareTarget   miner.Target
 	NetworkTarget miner.Target
 }
@@ -280,9 +279,9 @@ func (b *Broker) NextAssignment(ctx context.Context, id, token string) (*Assignm
 }
 
 // AssignmentView renders an assignment for its worker.
-func (b *Broker) AssignmentView(a *store.Assignment) *AssignmentView { return b.assignmentView(a) }
+func (b *Broker) AssignmentView(a *Assignment) *AssignmentView { return b.assignmentView(a) }
 
-func (b *Broker) assignmentView(a *store.Assignment) *AssignmentView {
+func (b *Broker) assignmentView(a *Assignment) *AssignmentView {
 	v := &AssignmentView{Assignment: a, ShareTarget: miner.TargetFromBig(chain.DifficultyTarget(a.ShareDiff))}
 	if j := b.jobs.get(a.JobID); j != nil {
 		v.NetworkTarget = j.netTarget
@@ -290,8 +289,8 @@ func (b *Broker) assignmentView(a *store.Assignment) *AssignmentView {
 	return v
 }
 
-func (b *Broker) newAssignment(ctx context.Context, o *store.Order) (*store.Assignment, error) {
-	if state, ok := b.activeState(o.ID); !ok || state != store.StateWorking {
+func (b *Broker) newAssignment(ctx context.Context, o *Order) (*Assignment, error) {
+	if state, ok := b.activeState(o.ID); !ok || state != StateWorking {
 		return nil, b.notWorking(ctx, o.ID)
 	}
 	if err := b.Ready(); err != nil {
@@ -315,7 +314,7 @@ func (b *Broker) newAssignment(ctx context.Context, o *store.Order) (*store.Assi
 	en2 := make([]byte, job.Assembly.Extranonce2Size)
 	hdr := job.Header(en1, en2, job.Version, job.NTime, 0)
 	now := time.Now()
-	a := &store.Assignment{
+	a := &Assignment{
 		ID: randomID("asg_", 16), OrderID: o.ID, JobID: job.ID, Extranonce1: en1, Extranonce2: en2,
 		Header: hdr[:], NonceStart: 0, NonceCount: b.cfg.AssignmentNonces, ShareDiff: b.shareDifficulty(),
 		CreatedAt: now, ExpiresAt: now.Add(b.cfg.AssignmentTTL.D()),
@@ -332,7 +331,7 @@ func (b *Broker) newAssignment(ctx context.Context, o *store.Order) (*store.Assi
 	return a, nil
 }
 
-func (b *Broker) assignment(ctx context.Context, id string) (*store.Assignment, error) {
+func (b *Broker) assignment(ctx context.Context, id string) (*Assignment, error) {
 	b.assignMu.Lock()
 	a, ok := b.assignments[id]
 	b.assignMu.Unlock()
@@ -343,7 +342,7 @@ func (b *Broker) assignment(ctx context.Context, id string) (*store.Assignment, 
 		return nil, problem(KindAssignmentNotFound, "no assignment %q", id)
 	}
 	a, err := b.store.Assignment(ctx, id)
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, ErrNotFound) {
 		return nil, problem(KindAssignmentNotFound, "no assignment %q", id)
 	}
 	return a, err
@@ -374,7 +373,7 @@ func (b *Broker) SubmitShares(ctx context.Context, id, token string, posts []Sha
 	out := make([]ShareOutcome, len(posts))
 	var (
 		ready []int
-		recs  []*store.Share
+		recs  []*Share
 		js    []judged
 	)
 	for i, p := range posts {
@@ -402,7 +401,7 @@ func (b *Broker) SubmitShares(ctx context.Context, id, token string, posts []Sha
 }
 
 // judgePost checks a posted nonce against its assignment, then judges the share.
-func (b *Broker) judgePost(ctx context.Context, o *store.Order, p SharePost) (judged, error) {
+func (b *Broker) judgePost(ctx context.Context, o *Order, p SharePost) (judged, error) {
 	a, err := b.assignment(ctx, p.AssignmentID)
 	if err != nil {
 		return judged{}, err

@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/proofow/powbroker/broker"
 )
 
 // The crash test re-executes the test binary as a child process that records shares and
@@ -66,9 +68,9 @@ func crashChild(path, round string) int {
 					h = prev // a duplicate now and then
 				}
 				prev = h
-				sh := &Share{HeaderHash: h, OrderID: crashOrders[(w+i)%len(crashOrders)].id,
+				sh := &broker.Share{HeaderHash: h, OrderID: crashOrders[(w+i)%len(crashOrders)].id,
 					Difficulty: crashDifficulties[(w*3+i)%len(crashDifficulties)], Worker: "crash", Nonce: uint32(i)}
-				if _, err := s.RecordShare(ctx, sh); err != nil {
+				if _, err := record(ctx, s, sh); err != nil {
 					fmt.Fprintln(os.Stderr, "child record:", err)
 					os.Exit(3)
 				}
@@ -143,10 +145,10 @@ func TestCrashDurability(t *testing.T) {
 		}
 		checkOrdersConsistent(t, s, round)
 		if round == 2 {
-			if o, _ := s.Order(ctx, "c0"); o.State != StatePaid {
+			if o, _ := s.Order(ctx, "c0"); o.State != broker.StatePaid {
 				t.Errorf("order c0 never became paid: %+v", o)
 			}
-			if o, _ := s.Order(ctx, "c5"); o.State != StateWorking {
+			if o, _ := s.Order(ctx, "c5"); o.State != broker.StateWorking {
 				t.Errorf("order c5 is not working: %+v", o)
 			}
 		}
@@ -185,12 +187,12 @@ func checkOrdersConsistent(t *testing.T, s *Store, round int) {
 		}
 		paidEvents := 0
 		for _, e := range ev {
-			if e.To == StatePaid {
+			if e.To == broker.StatePaid {
 				paidEvents++
 			}
 		}
 		wantPaid := o.CreditedWork >= o.RequiredWork
-		if wantPaid != (o.State == StatePaid) || wantPaid != (paidEvents == 1) || paidEvents > 1 ||
+		if wantPaid != (o.State == broker.StatePaid) || wantPaid != (paidEvents == 1) || paidEvents > 1 ||
 			wantPaid == o.PaidAt.IsZero() {
 			t.Fatalf("round %d: order %s credited %v of %v is %s with %d paid events, paid at %v",
 				round, c.id, o.CreditedWork, o.RequiredWork, o.State, paidEvents, o.PaidAt)

@@ -16,4 +16,9 @@
 //
 // Times are stored as Unix nanoseconds (0 for the zero time), work as REAL work units,
 // hashes as BLOBs in internal byte order, and an order's bearer token only as its SHA-256.
+//
+// The Store implements broker.Store, the interface the broker defines for what it needs
+// from storage, with the broker's domain types (orders, events, assignments, shares,
+// blocks) and its paid rule (broker.CreditShare, applied inside the share group's
+// transaction); store/storetest is the conformance suite every implementation runs.
 package store

@@ -7,10 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"math"
+
+	"github.com/proofow/powbroker/broker"
 )
 
 // CreateAssignment stores a work assignment; its order must exist.
-func (s *Store) CreateAssignment(ctx context.Context, a *Assignment) error {
+func (s *Store) CreateAssignment(ctx context.Context, a *broker.Assignment) error {
 	if a == nil || a.ID == "" {
 		return errors.New("store: assignment without id")
 	}
@@ -29,9 +31,9 @@ func (s *Store) CreateAssignment(ctx context.Context, a *Assignment) error {
 }
 
 // Assignment reads one assignment; ErrNotFound when there is none with that id.
-func (s *Store) Assignment(ctx context.Context, id string) (*Assignment, error) {
+func (s *Store) Assignment(ctx context.Context, id string) (*broker.Assignment, error) {
 	var (
-		a                Assignment
+		a                broker.Assignment
 		start, count     int64
 		created, expires int64
 	)
@@ -40,7 +42,7 @@ func (s *Store) Assignment(ctx context.Context, id string) (*Assignment, error) 
 		id).Scan(&a.ID, &a.OrderID, &a.JobID, &a.Extranonce1, &a.Extranonce2, &a.Header, &start, &count,
 		&a.ShareDiff, &created, &expires, &a.Closed)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("store: assignment %s: %w", id, ErrNotFound)
+		return nil, fmt.Errorf("store: assignment %s: %w", id, broker.ErrNotFound)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("store: read assignment %s: %w", id, err)
@@ -62,7 +64,7 @@ func (s *Store) CloseAssignments(ctx context.Context, orderID string) error {
 }
 
 // AddBlock records a block the broker found; adding the same hash again replaces it.
-func (s *Store) AddBlock(ctx context.Context, b *Block) error {
+func (s *Store) AddBlock(ctx context.Context, b *broker.Block) error {
 	if b == nil || b.Hash == "" {
 		return errors.New("store: block without hash")
 	}
@@ -94,17 +96,17 @@ func nonNil(s []string) []string {
 }
 
 // Blocks lists the recorded blocks by height, then by the time they were found.
-func (s *Store) Blocks(ctx context.Context) ([]*Block, error) {
+func (s *Store) Blocks(ctx context.Context) ([]*broker.Block, error) {
 	rows, err := s.rdb.QueryContext(ctx, `SELECT hash, height, prev_hash, txids, order_ids, found_at,
 		accepted, reason FROM blocks ORDER BY height, found_at, hash`)
 	if err != nil {
 		return nil, fmt.Errorf("store: blocks: %w", err)
 	}
 	defer rows.Close()
-	var out []*Block
+	var out []*broker.Block
 	for rows.Next() {
 		var (
-			b               Block
+			b               broker.Block
 			txids, orderIDs string
 			found           int64
 		)

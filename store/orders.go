@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/proofow/powbroker/broker"
 )
 
 const orderColumns = `id, token_hash, state, txid, raw_tx, fee, vsize, required_work, credited_work,
@@ -17,9 +19,9 @@ type rowScanner interface {
 	Scan(dest ...any) error
 }
 
-func scanOrder(r rowScanner) (*Order, error) {
+func scanOrder(r rowScanner) (*broker.Order, error) {
 	var (
-		o                                            Order
+		o                                            broker.Order
 		state                                        string
 		tokenHash, requestHash                       []byte
 		created, expires, paid, mined, conf, updated int64
@@ -30,7 +32,7 @@ func scanOrder(r rowScanner) (*Order, error) {
 	if err != nil {
 		return nil, err
 	}
-	o.State = State(state)
+	o.State = broker.State(state)
 	copy(o.TokenHash[:], tokenHash)
 	copy(o.RequestHash[:], requestHash)
 	o.CreatedAt = fromNanos(created)
@@ -42,7 +44,7 @@ func scanOrder(r rowScanner) (*Order, error) {
 	return &o, nil
 }
 
-func insertEvent(ctx context.Context, tx *sql.Tx, orderID string, at time.Time, from, to State, detail string) error {
+func insertEvent(ctx context.Context, tx *sql.Tx, orderID string, at time.Time, from, to broker.State, detail string) error {
 	_, err := tx.ExecContext(ctx,
 		`INSERT INTO order_events(order_id, at, from_state, to_state, detail) VALUES(?, ?, ?, ?, ?)`,
 		orderID, toNanos(at), string(from), string(to), detail)
@@ -58,7 +60,7 @@ func insertEvent(ctx context.Context, tx *sql.Tx, orderID string, at time.Time, 
 // When o.IdempotencyKey is set and an order with that key exists, it is returned with
 // created=false if its RequestHash equals o.RequestHash, and ErrIdempotencyReplay is
 // returned otherwise. Transaction ids are not unique here: conflicts are the broker's call.
-func (s *Store) CreateOrder(ctx context.Context, o *Order, detail string) (stored *Order, created bool, err error) {
+func (s *Store) CreateOrder(ctx context.Context, o *broker.Order, detail string) (stored *broker.Order, created bool, err error) {
 	if o == nil || o.ID == "" {
 		return nil, false, errors.New("store: order without id")
 	}
@@ -78,7 +80,7 @@ func (s *Store) CreateOrder(ctx context.Context, o *Order, detail string) (store
 		case err == nil:
 			if prev.RequestHash != o.RequestHash {
 				return nil, false, fmt.Errorf("store: idempotency key %q (order %s): %w",
-					o.IdempotencyKey, prev.ID, ErrIdempotencyReplay)
+					o.IdempotencyKey, prev.ID, broker.ErrIdempotencyReplay)
 			}
 			return prev, false, nil
 		case !errors.Is(err, sql.ErrNoRows):
@@ -124,10 +126,10 @@ func (s *Store) CreateOrder(ctx context.Context, o *Order, detail string) (store
 }
 
 // Order reads one order; ErrNotFound when there is none with that id.
-func (s *Store) Order(ctx context.Context, id string) (*Order, error) {
+func (s *Store) Order(ctx context.Context, id string) (*broker.Order, error) {
 	o, err := scanOrder(s.rdb.QueryRowContext(ctx, `SELECT `+orderColumns+` FROM orders WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("store: order %s: %w", id, ErrNotFound)
+		return nil, fmt.Errorf("store: order %s: %w", id, broker.ErrNotFound)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("store: read order %s: %w", id, err)
@@ -135,13 +137,13 @@ func (s *Store) Order(ctx context.Context, id string) (*Order, error) {
 	return o, nil
 }
 
-func (s *Store) queryOrders(ctx context.Context, query string, args ...any) ([]*Order, error) {
+func (s *Store) queryOrders(ctx context.Context, query string, args ...any) ([]*broker.Order, error) {
 	rows, err := s.rdb.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: query orders: %w", err)
 	}
 	defer rows.Close()
-	var out []*Order
+	var out []*broker.Order
 	for rows.Next() {
 		o, err := scanOrder(rows)
 		if err != nil {
@@ -156,7 +158,7 @@ func (s *Store) queryOrders(ctx context.Context, query string, args ...any) ([]*
 }
 
 // OrdersInState lists the orders in any of the given states, oldest first.
-func (s *Store) OrdersInState(ctx context.Context, states ...State) ([]*Order, error) {
+func (s *Store) OrdersInState(ctx context.Context, states ...broker.State) ([]*broker.Order, error) {
 	if len(states) == 0 {
 		return nil, nil
 	}
@@ -167,11 +169,6 @@ func (s *Store) OrdersInState(ctx context.Context, states ...State) ([]*Order, e
 	marks := strings.TrimSuffix(strings.Repeat("?,", len(states)), ",")
 	return s.queryOrders(ctx, `SELECT `+orderColumns+` FROM orders WHERE state IN (`+marks+`)
 		ORDER BY created_at, id`, args...)
-}
-
-// AllOrders lists every order, oldest first.
-func (s *Store) AllOrders(ctx context.Context) ([]*Order, error) {
-	return s.queryOrders(ctx, `SELECT `+orderColumns+` FROM orders ORDER BY created_at, id`)
 }
 
 // Transition moves order id from one of the states in from (at least one) to state to, in
@@ -185,7 +182,7 @@ func (s *Store) AllOrders(ctx context.Context) ([]*Order, error) {
 //
 // The immutable fields (ID, TokenHash, Txid, RawTx, Fee, VSize, CreatedAt,
 // IdempotencyKey, RequestHash) keep their stored values even if update changes them.
-func (s *Store) Transition(ctx context.Context, id string, from []State, to State, detail string, update func(*Order)) (*Order, error) {
+func (s *Store) Transition(ctx context.Context, id string, from []broker.State, to broker.State, detail string, update func(*broker.Order)) (*broker.Order, error) {
 	if len(from) == 0 {
 		return nil, fmt.Errorf("store: transition of order %s to %s: no source state given", id, to)
 	}
@@ -196,7 +193,7 @@ func (s *Store) Transition(ctx context.Context, id string, from []State, to Stat
 	defer tx.Rollback()
 	o, err := scanOrder(tx.QueryRowContext(ctx, `SELECT `+orderColumns+` FROM orders WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("store: transition order %s: %w", id, ErrNotFound)
+		return nil, fmt.Errorf("store: transition order %s: %w", id, broker.ErrNotFound)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("store: transition order %s: load: %w", id, err)
@@ -210,7 +207,7 @@ func (s *Store) Transition(ctx context.Context, id string, from []State, to Stat
 	}
 	if !ok {
 		return nil, fmt.Errorf("store: order %s is %s, not %s (transition to %s): %w",
-			id, o.State, joinStates(from), to, ErrStateChanged)
+			id, o.State, joinStates(from), to, broker.ErrStateChanged)
 	}
 	prev := o.State
 	if update != nil {
@@ -244,7 +241,7 @@ func (s *Store) Transition(ctx context.Context, id string, from []State, to Stat
 	return o, nil
 }
 
-func joinStates(states []State) string {
+func joinStates(states []broker.State) string {
 	parts := make([]string, len(states))
 	for i, st := range states {
 		parts[i] = string(st)
@@ -263,23 +260,23 @@ func (s *Store) SetReason(ctx context.Context, id, reason string) error {
 	if n, err := res.RowsAffected(); err != nil {
 		return fmt.Errorf("store: set reason of order %s: %w", id, err)
 	} else if n == 0 {
-		return fmt.Errorf("store: set reason of order %s: %w", id, ErrNotFound)
+		return fmt.Errorf("store: set reason of order %s: %w", id, broker.ErrNotFound)
 	}
 	return nil
 }
 
 // Events lists the history of an order in the order it happened (empty for an unknown order).
-func (s *Store) Events(ctx context.Context, id string) ([]Event, error) {
+func (s *Store) Events(ctx context.Context, id string) ([]broker.Event, error) {
 	rows, err := s.rdb.QueryContext(ctx, `SELECT seq, order_id, at, from_state, to_state, detail
 		FROM order_events WHERE order_id = ? ORDER BY seq`, id)
 	if err != nil {
 		return nil, fmt.Errorf("store: events of order %s: %w", id, err)
 	}
 	defer rows.Close()
-	var out []Event
+	var out []broker.Event
 	for rows.Next() {
 		var (
-			e        Event
+			e        broker.Event
 			at       int64
 			from, to string
 		)
@@ -287,8 +284,8 @@ func (s *Store) Events(ctx context.Context, id string) ([]Event, error) {
 			return nil, fmt.Errorf("store: events of order %s: %w", id, err)
 		}
 		e.At = fromNanos(at)
-		e.From = State(from)
-		e.To = State(to)
+		e.From = broker.State(from)
+		e.To = broker.State(to)
 		out = append(out, e)
 	}
 	if err := rows.Err(); err != nil {

@@ -7,41 +7,29 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/proofow/powbroker/broker"
 )
 
-// WriterStats counts what the share writer did since Open.
-type WriterStats struct {
-	Groups     uint64 // committed groups
-	Shares     uint64 // shares in committed groups (accepted, duplicate or unknown order)
-	Accepted   uint64 // shares newly recorded and credited
-	Duplicates uint64
-	Failed     uint64 // shares whose group failed to commit
-	MaxGroup   uint64 // largest committed group
-}
-
 type shareReq struct {
-	sh   *Share
+	sh   *broker.Share
 	resp chan shareResp
 }
 
 type shareResp struct {
-	res ShareResult
+	res broker.Recorded
 	err error
 }
 
 // orderAcc is the state of one order inside a group transaction.
 type orderAcc struct {
-	found    bool
-	state    State
-	required float64
-	credited float64
-	shares   int64
-	paidAt   int64
-	dirty    bool
+	found  bool
+	work   broker.OrderWork
+	paidAt int64
+	dirty  bool
 }
 
 type shareWriter struct {
@@ -115,45 +103,7 @@ func (w *shareWriter) stop() {
 	<-w.done
 }
 
-// RecordShare records an accepted share and credits its order. It returns only after the
-// group commit containing the share is durable, or with an error (then the share must not
-// be reported accepted; it may or may not have been stored).
-//
-// In its group's transaction, in arrival order: a share whose header hash is already
-// stored gives Duplicate=true and credits nothing; otherwise the order's credited work
-// grows by sh.Difficulty and its share count by one, whatever its state, and an order in
-// state working that reaches its required work becomes paid (PaidAt = the share's time,
-// an order_events row "enough work: X of Y units", BecamePaid=true). A share for an
-// unknown order fails alone with an error wrapping ErrNotFound.
-func (s *Store) RecordShare(ctx context.Context, sh *Share) (ShareResult, error) {
-	if err := checkShare(sh); err != nil {
-		return ShareResult{}, err
-	}
-	req := shareReq{sh: sh, resp: make(chan shareResp, 1)}
-	w := s.shares
-	w.mu.RLock()
-	if w.closed {
-		w.mu.RUnlock()
-		return ShareResult{}, ErrClosed
-	}
-	select {
-	case w.queue <- req:
-		w.mu.RUnlock()
-		w.sent.Add(1)
-	case <-ctx.Done():
-		w.mu.RUnlock()
-		return ShareResult{}, fmt.Errorf("store: record share: %w", ctx.Err())
-	}
-	select {
-	case r := <-req.resp:
-		return r.res, r.err
-	case <-ctx.Done():
-		// The share may still be committed; it is simply not acknowledged.
-		return ShareResult{}, fmt.Errorf("store: record share: %w", ctx.Err())
-	}
-}
-
-func checkShare(sh *Share) error {
+func checkShare(sh *broker.Share) error {
 	if sh == nil {
 		return errors.New("store: nil share")
 	}
@@ -166,12 +116,20 @@ func checkShare(sh *Share) error {
 	return nil
 }
 
-// RecordShares records several shares as RecordShare does, in the given order, queuing
-// them all before waiting so that they share group commits (one HTTP post carrying many
-// proofs waits for one or two commits, not one per share). results[i] and errs[i] belong
-// to shares[i].
-func (s *Store) RecordShares(ctx context.Context, shares []*Share) (results []ShareResult, errs []error) {
-	results = make([]ShareResult, len(shares))
+// RecordShares records accepted shares and credits their orders (broker.Store): it
+// queues them all before waiting, so that they share group commits (one HTTP post
+// carrying many proofs waits for one or two commits, not one per share), and returns
+// only after the group commit containing each share is durable, or with an error (then
+// the share must not be reported accepted; it may or may not have been stored).
+//
+// In its group's transaction, in arrival order: a share whose header hash is already
+// stored gives Duplicate=true and credits nothing; otherwise broker.CreditShare credits
+// the order, and when it makes the order paid, PaidAt is the share's time and an
+// order_events row (broker.PaidDetail) goes with it. A share for an unknown order fails
+// alone with an error wrapping broker.ErrNotFound. results[i] and errs[i] belong to
+// shares[i].
+func (s *Store) RecordShares(ctx context.Context, shares []*broker.Share) (results []broker.Recorded, errs []error) {
+	results = make([]broker.Recorded, len(shares))
 	errs = make([]error, len(shares))
 	reqs := make([]shareReq, len(shares))
 	w := s.shares
@@ -181,7 +139,7 @@ func (s *Store) RecordShares(ctx context.Context, shares []*Share) (results []Sh
 			continue
 		}
 		if w.closed {
-			errs[i] = ErrClosed
+			errs[i] = broker.ErrStoreClosed
 			continue
 		}
 		req := shareReq{sh: sh, resp: make(chan shareResp, 1)}
@@ -209,9 +167,9 @@ func (s *Store) RecordShares(ctx context.Context, shares []*Share) (results []Sh
 }
 
 // Stats reports the share writer's counters.
-func (s *Store) Stats() WriterStats {
+func (s *Store) Stats() broker.WriterStats {
 	w := s.shares
-	return WriterStats{
+	return broker.WriterStats{
 		Groups:     w.groups.Load(),
 		Shares:     w.shares.Load(),
 		Accepted:   w.accepted.Load(),
@@ -300,90 +258,29 @@ func (w *shareWriter) commit(batch []shareReq, resps []shareResp) []shareResp {
 		return fail(fmt.Errorf("store: share group: begin: %w", err))
 	}
 	defer tx.Rollback()
-	selOrder := tx.StmtContext(ctx, w.selOrder)
-	insShare := tx.StmtContext(ctx, w.insShare)
-	updOrder := tx.StmtContext(ctx, w.updOrder)
-	insEvent := tx.StmtContext(ctx, w.insEvent)
-
-	orders := make(map[string]*orderAcc)
-	now := time.Now().UnixNano()
-	var accepted, dups uint64
-	for _, r := range batch {
-		sh := r.sh
-		acc := orders[sh.OrderID]
-		if acc == nil {
-			acc = &orderAcc{}
-			var state string
-			err := selOrder.QueryRowContext(ctx, sh.OrderID).Scan(&state, &acc.required, &acc.credited,
-				&acc.shares, &acc.paidAt)
-			switch {
-			case err == nil:
-				acc.found = true
-				acc.state = State(state)
-			case errors.Is(err, sql.ErrNoRows):
-			default:
-				return fail(fmt.Errorf("store: share group: load order %s: %w", sh.OrderID, err))
-			}
-			orders[sh.OrderID] = acc
-		}
-		if !acc.found {
-			resps = append(resps, shareResp{err: fmt.Errorf("store: share %x for order %s: %w",
-				sh.HeaderHash, sh.OrderID, ErrNotFound)})
-			continue
-		}
-		at := toNanos(sh.At)
-		if at == 0 {
-			at = now
-		}
-		res, err := insShare.ExecContext(ctx, sh.HeaderHash[:], sh.OrderID, sh.AssignmentID, sh.Worker,
-			sh.JobID, int64(sh.Nonce), sh.Difficulty, at, sh.BlockCandidate)
-		if err != nil {
-			return fail(fmt.Errorf("store: share group: insert share %x: %w", sh.HeaderHash, err))
-		}
-		ins, err := res.RowsAffected()
-		if err != nil {
-			return fail(fmt.Errorf("store: share group: insert share %x: %w", sh.HeaderHash, err))
-		}
-		if ins == 0 {
-			dups++
-			resps = append(resps, shareResp{res: ShareResult{Duplicate: true, OrderState: acc.state,
-				CreditedWork: acc.credited}})
-			continue
-		}
-		accepted++
-		acc.credited += sh.Difficulty
-		acc.shares++
-		acc.dirty = true
-		became := false
-		if acc.state == StateWorking && acc.credited >= acc.required {
-			acc.state = StatePaid
-			acc.paidAt = at
-			became = true
-			detail := "enough work: " + formatWork(acc.credited) + " of " + formatWork(acc.required) + " units"
-			if _, err := insEvent.ExecContext(ctx, sh.OrderID, now, string(StateWorking), string(StatePaid),
-				detail); err != nil {
-				return fail(fmt.Errorf("store: share group: paid event for order %s: %w", sh.OrderID, err))
-			}
-		}
-		resps = append(resps, shareResp{res: ShareResult{OrderState: acc.state, CreditedWork: acc.credited,
-			BecamePaid: became}})
+	g := &group{
+		ctx: ctx, selOrder: tx.StmtContext(ctx, w.selOrder), insShare: tx.StmtContext(ctx, w.insShare),
+		updOrder: tx.StmtContext(ctx, w.updOrder), insEvent: tx.StmtContext(ctx, w.insEvent),
+		orders: make(map[string]*orderAcc), now: time.Now().UnixNano(),
 	}
-	for id, acc := range orders {
-		if !acc.dirty {
-			continue
+	for _, r := range batch {
+		res, err := g.record(r.sh)
+		var ge groupError
+		if errors.As(err, &ge) {
+			return fail(ge.err)
 		}
-		if _, err := updOrder.ExecContext(ctx, string(acc.state), acc.credited, acc.shares, acc.paidAt,
-			now, id); err != nil {
-			return fail(fmt.Errorf("store: share group: update order %s: %w", id, err))
-		}
+		resps = append(resps, shareResp{res: res, err: err})
+	}
+	if err := g.updateOrders(); err != nil {
+		return fail(err)
 	}
 	if err := tx.Commit(); err != nil {
 		return fail(fmt.Errorf("store: share group: commit: %w", err))
 	}
 	w.groups.Add(1)
 	w.shares.Add(n)
-	w.accepted.Add(accepted)
-	w.duplicates.Add(dups)
+	w.accepted.Add(g.accepted)
+	w.duplicates.Add(g.dups)
 	for {
 		m := w.maxGroup.Load()
 		if n <= m || w.maxGroup.CompareAndSwap(m, n) {
@@ -393,12 +290,99 @@ func (w *shareWriter) commit(batch []shareReq, resps []shareResp) []shareResp {
 	return resps
 }
 
-func formatWork(v float64) string { return strconv.FormatFloat(v, 'g', 10, 64) }
+// group is one share group's transaction: its statements and the orders it touched.
+type group struct {
+	ctx                                    context.Context
+	selOrder, insShare, updOrder, insEvent *sql.Stmt
+	orders                                 map[string]*orderAcc
+	now                                    int64
+	accepted, dups                         uint64
+}
+
+// groupError is an error that fails the whole group (its transaction is unusable).
+type groupError struct{ err error }
+
+func (e groupError) Error() string { return e.err.Error() }
+
+// order loads the work account of an order once per group.
+func (g *group) order(id string) (*orderAcc, error) {
+	if acc := g.orders[id]; acc != nil {
+		return acc, nil
+	}
+	acc := &orderAcc{}
+	var state string
+	err := g.selOrder.QueryRowContext(g.ctx, id).Scan(&state, &acc.work.Required, &acc.work.Credited,
+		&acc.work.Shares, &acc.paidAt)
+	switch {
+	case err == nil:
+		acc.found = true
+		acc.work.State = broker.State(state)
+	case errors.Is(err, sql.ErrNoRows):
+	default:
+		return nil, groupError{fmt.Errorf("store: share group: load order %s: %w", id, err)}
+	}
+	g.orders[id] = acc
+	return acc, nil
+}
+
+// record inserts one share and credits its order with the broker's paid rule. An error
+// that is not a groupError concerns this share alone.
+func (g *group) record(sh *broker.Share) (broker.Recorded, error) {
+	acc, err := g.order(sh.OrderID)
+	if err != nil {
+		return broker.Recorded{}, err
+	}
+	if !acc.found {
+		return broker.Recorded{}, fmt.Errorf("store: share %x for order %s: %w", sh.HeaderHash, sh.OrderID, broker.ErrNotFound)
+	}
+	at := toNanos(sh.At)
+	if at == 0 {
+		at = g.now
+	}
+	res, err := g.insShare.ExecContext(g.ctx, sh.HeaderHash[:], sh.OrderID, sh.AssignmentID, sh.Worker,
+		sh.JobID, int64(sh.Nonce), sh.Difficulty, at, sh.BlockCandidate)
+	if err != nil {
+		return broker.Recorded{}, groupError{fmt.Errorf("store: share group: insert share %x: %w", sh.HeaderHash, err)}
+	}
+	ins, err := res.RowsAffected()
+	if err != nil {
+		return broker.Recorded{}, groupError{fmt.Errorf("store: share group: insert share %x: %w", sh.HeaderHash, err)}
+	}
+	if ins == 0 {
+		g.dups++
+		return broker.Recorded{Duplicate: true, OrderState: acc.work.State, CreditedWork: acc.work.Credited}, nil
+	}
+	g.accepted++
+	acc.dirty = true
+	became := broker.CreditShare(&acc.work, sh.Difficulty)
+	if became {
+		acc.paidAt = at
+		if _, err := g.insEvent.ExecContext(g.ctx, sh.OrderID, g.now, string(broker.StateWorking),
+			string(broker.StatePaid), broker.PaidDetail(acc.work)); err != nil {
+			return broker.Recorded{}, groupError{fmt.Errorf("store: share group: paid event for order %s: %w", sh.OrderID, err)}
+		}
+	}
+	return broker.Recorded{OrderState: acc.work.State, CreditedWork: acc.work.Credited, BecamePaid: became}, nil
+}
+
+// updateOrders writes the work accounts the group changed.
+func (g *group) updateOrders() error {
+	for id, acc := range g.orders {
+		if !acc.dirty {
+			continue
+		}
+		if _, err := g.updOrder.ExecContext(g.ctx, string(acc.work.State), acc.work.Credited, acc.work.Shares,
+			acc.paidAt, g.now, id); err != nil {
+			return fmt.Errorf("store: share group: update order %s: %w", id, err)
+		}
+	}
+	return nil
+}
 
 // Share reads a recorded share by header hash; ErrNotFound when it is not stored.
-func (s *Store) Share(ctx context.Context, hash [32]byte) (*Share, error) {
+func (s *Store) Share(ctx context.Context, hash [32]byte) (*broker.Share, error) {
 	var (
-		sh    Share
+		sh    broker.Share
 		hh    []byte
 		nonce int64
 		at    int64
@@ -407,7 +391,7 @@ func (s *Store) Share(ctx context.Context, hash [32]byte) (*Share, error) {
 		difficulty, at, block_candidate FROM shares WHERE header_hash = ?`, hash[:]).Scan(&hh, &sh.OrderID,
 		&sh.AssignmentID, &sh.Worker, &sh.JobID, &nonce, &sh.Difficulty, &at, &sh.BlockCandidate)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("store: share %s: %w", hex.EncodeToString(hash[:]), ErrNotFound)
+		return nil, fmt.Errorf("store: share %s: %w", hex.EncodeToString(hash[:]), broker.ErrNotFound)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("store: read share %s: %w", hex.EncodeToString(hash[:]), err)
@@ -424,18 +408,4 @@ func (s *Store) ShareStats(ctx context.Context) (accepted int64, err error) {
 		return 0, fmt.Errorf("store: share stats: %w", err)
 	}
 	return accepted, nil
-}
-
-// OrderShares reports the number of shares credited to an order; ErrNotFound for an
-// unknown order.
-func (s *Store) OrderShares(ctx context.Context, orderID string) (int64, error) {
-	var n int64
-	err := s.rdb.QueryRowContext(ctx, `SELECT shares FROM orders WHERE id = ?`, orderID).Scan(&n)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, fmt.Errorf("store: shares of order %s: %w", orderID, ErrNotFound)
-	}
-	if err != nil {
-		return 0, fmt.Errorf("store: shares of order %s: %w", orderID, err)
-	}
-	return n, nil
 }

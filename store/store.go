@@ -17,6 +17,7 @@ import (
 	"time"
 
 	_ "github.com/mattn/go-sqlite3" // registers the "sqlite3" driver
+	"github.com/proofow/powbroker/broker"
 )
 
 //go:embed migrations/*.sql
@@ -54,6 +55,9 @@ type Store struct {
 	closeOnce sync.Once
 	closeErr  error
 }
+
+// The SQLite store is a broker.Store.
+var _ broker.Store = (*Store)(nil)
 
 // Durability choice: journal_mode=WAL with synchronous=FULL.
 //

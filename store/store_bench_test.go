@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/proofow/powbroker/broker"
 )
 
 // BenchmarkRecordShare measures durable accepted shares per second with many concurrent
@@ -60,9 +62,9 @@ func BenchmarkRecordShare(b *testing.B) {
 				for pb.Next() {
 					n := seq.Add(1)
 					binary.LittleEndian.PutUint64(buf[:], n)
-					sh := &Share{HeaderHash: sha256.Sum256(buf[:]), OrderID: fmt.Sprintf("bench-%d", n%orders),
+					sh := &broker.Share{HeaderHash: sha256.Sum256(buf[:]), OrderID: fmt.Sprintf("bench-%d", n%orders),
 						Difficulty: 1, Worker: "bench", JobID: "j", Nonce: uint32(n), At: time.Now()}
-					r, err := s.RecordShare(ctx, sh)
+					r, err := record(ctx, s, sh)
 					if err != nil || r.Duplicate {
 						b.Errorf("RecordShare: %+v, %v", r, err)
 						return

@@ -13,7 +13,6 @@ import (
 
 	"github.com/proofow/powbroker/broker"
 	"github.com/proofow/powbroker/miner"
-	"github.com/proofow/powbroker/store"
 	"github.com/proofow/powbroker/stratum"
 )
 
@@ -195,11 +194,11 @@ func mineOnce(t *testing.T, e *env, shareDiff float64) bool {
 	}
 	st := r.st
 	so := e.orderState(o)
-	if so.State != store.StatePaid && so.State != store.StateMined {
+	if so.State != broker.StatePaid && so.State != broker.StateMined {
 		t.Fatalf("miner stopped with the order %s", so.State)
 	}
 	if early {
-		if so.State != store.StateMined {
+		if so.State != broker.StateMined {
 			t.Fatalf("miner stopped early with the order %s", so.State)
 		}
 		t.Logf("a block mined order %s before the test's steps", o.id)
@@ -208,7 +207,7 @@ func mineOnce(t *testing.T, e *env, shareDiff float64) bool {
 	if st.Sessions < 2 || len(st.Extranonce) < 3 || st.Extranonce[0] != st.Extranonce[1] || st.Extranonce[2] == st.Extranonce[1] {
 		t.Fatalf("sessions %d, extranonces %v: want a resumed session, then a new extranonce", st.Sessions, st.Extranonce)
 	}
-	if afterRenew.Load() == 0 && so.State == store.StatePaid {
+	if afterRenew.Load() == 0 && so.State == broker.StatePaid {
 		t.Fatal("no share accepted after set_extranonce")
 	}
 	for code, n := range st.Rejected {

@@ -191,7 +191,7 @@ func (e *env) newOrder(fee int64) order {
 	return o
 }
 
-func (e *env) orderState(o order) *store.Order {
+func (e *env) orderState(o order) *broker.Order {
 	e.t.Helper()
 	so, err := e.store.Order(e.ctx(), o.id)
 	if err != nil {
@@ -200,7 +200,7 @@ func (e *env) orderState(o order) *store.Order {
 	return so
 }
 
-func (e *env) waitState(o order, state store.State) *store.Order {
+func (e *env) waitState(o order, state broker.State) *broker.Order {
 	e.t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {

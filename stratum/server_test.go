@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
+	"github.com/proofow/powbroker/broker"
 	"github.com/proofow/powbroker/broker/stratumpool"
-	"github.com/proofow/powbroker/store"
 	"github.com/proofow/powbroker/stratum"
 )
 
@@ -407,7 +407,7 @@ func TestBlockOverStratum(t *testing.T) {
 	if r := c.submit(o.token, blk, true); string(r.Result) != "true" {
 		t.Fatalf("block share: %s", r.raw)
 	}
-	mined := e.waitState(o, store.StateMined)
+	mined := e.waitState(o, broker.StateMined)
 	var bh, txid chainhash.Hash
 	_ = chainhash.Decode(&bh, mined.BlockHash)
 	_ = chainhash.Decode(&txid, o.txid)
@@ -449,7 +449,7 @@ func TestOrderPaid(t *testing.T) {
 	if !strings.Contains(m.raw, "order "+o.id+" is paid") {
 		t.Fatalf("show_message %s", m.raw)
 	}
-	if st := e.orderState(o); st.State != store.StatePaid {
+	if st := e.orderState(o); st.State != broker.StatePaid {
 		t.Fatalf("order is %s", st.State)
 	}
 	if r := c.submit(o.token, ss[16], false); r.code() != 24 || !strings.Contains(r.errText(), "is paid") {

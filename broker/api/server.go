@@ -20,7 +20,6 @@ import (
 
 	"github.com/btcsuite/btcd/btcutil"
 	"github.com/proofow/powbroker/broker"
-	"github.com/proofow/powbroker/store"
 )
 
 // Limits on requests.
@@ -423,7 +422,7 @@ func (s *Server) blocks(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func blockJSON(b *store.Block) Block {
+func blockJSON(b *broker.Block) Block {
 	return Block{Hash: b.Hash, Height: b.Height, PrevHash: b.PrevHash, Txids: b.Txids, Orders: b.OrderIDs,
 		Accepted: b.Accepted, Reason: b.Reason, FoundAt: b.FoundAt.UTC()}
 }

@@ -7,7 +7,6 @@ import (
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"github.com/proofow/powbroker/broker"
 	"github.com/proofow/powbroker/miner"
-	"github.com/proofow/powbroker/store"
 )
 
 // Order is an order as the API shows it.
@@ -37,7 +36,7 @@ type Order struct {
 }
 
 // Final tells whether the order reached a state it cannot leave.
-func (o *Order) Final() bool { return store.State(o.State).Final() }
+func (o *Order) Final() bool { return broker.State(o.State).Final() }
 
 func timePtr(t time.Time) *time.Time {
 	if t.IsZero() {

@@ -8,7 +8,6 @@ import (
 	"sync"
 
 	"github.com/proofow/powbroker/broker"
-	"github.com/proofow/powbroker/store"
 	"github.com/proofow/powbroker/stratum"
 )
 
@@ -24,13 +23,13 @@ var _ stratum.Pool = (*Pool)(nil)
 func New(b *broker.Broker) *Pool { return &Pool{b: b} }
 
 // Message describes an order for its miners; it always starts "order <id> is <state>".
-func Message(o *store.Order) string {
+func Message(o *broker.Order) string {
 	switch o.State {
-	case store.StateWorking:
+	case broker.StateWorking:
 		return fmt.Sprintf("order %s is working: %.6g of %.6g work units", o.ID, o.CreditedWork, o.RequiredWork)
-	case store.StatePaid:
+	case broker.StatePaid:
 		return fmt.Sprintf("order %s is paid: enough work arrived, its transaction waits in the pooled block template; stop mining it", o.ID)
-	case store.StateMined, store.StateConfirmed:
+	case broker.StateMined, broker.StateConfirmed:
 		return fmt.Sprintf("order %s is %s: its transaction is in block %s at height %d; stop mining it", o.ID, o.State, o.BlockHash, o.Height)
 	default:
 		msg := fmt.Sprintf("order %s is %s", o.ID, o.State)
@@ -41,8 +40,8 @@ func Message(o *store.Order) string {
 	}
 }
 
-func account(o *store.Order) stratum.Account {
-	return stratum.Account{ID: o.ID, State: string(o.State), Working: o.State == store.StateWorking, Message: Message(o)}
+func account(o *broker.Order) stratum.Account {
+	return stratum.Account{ID: o.ID, State: string(o.State), Working: o.State == broker.StateWorking, Message: Message(o)}
 }
 
 // Authorize resolves an order token.
@@ -130,7 +129,7 @@ func (p *Pool) Submit(ctx context.Context, s stratum.Share) (stratum.Accepted, e
 	if err != nil {
 		return stratum.Accepted{}, p.stratumError(ctx, s.Account, err)
 	}
-	acc := stratum.Account{ID: s.Account, State: string(res.OrderState), Working: res.OrderState == store.StateWorking}
+	acc := stratum.Account{ID: s.Account, State: string(res.OrderState), Working: res.OrderState == broker.StateWorking}
 	if !acc.Working {
 		acc = p.describe(ctx, s.Account, acc)
 	}
@@ -179,10 +178,10 @@ func StopOnOrder(msg string) (bool, error) {
 	if len(f) < 4 || f[0] != "order" || f[2] != "is" {
 		return false, nil
 	}
-	switch store.State(strings.TrimRight(f[3], ":;,.")) {
-	case store.StatePaid, store.StateMined, store.StateConfirmed:
+	switch broker.State(strings.TrimRight(f[3], ":;,.")) {
+	case broker.StatePaid, broker.StateMined, broker.StateConfirmed:
 		return true, nil
-	case store.StateWorking:
+	case broker.StateWorking:
 		return false, nil
 	default:
 		return true, errors.New(msg)

@@ -10,7 +10,6 @@ import (
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"github.com/proofow/powbroker/broker"
 	"github.com/proofow/powbroker/chain"
-	"github.com/proofow/powbroker/store"
 	"github.com/proofow/powbroker/stratum"
 )
 
@@ -63,12 +62,12 @@ func TestStopOnOrder(t *testing.T) {
 		stop    bool
 		withErr bool
 	}{
-		{Message(&store.Order{ID: "ord_a", State: store.StatePaid}), true, false},
-		{Message(&store.Order{ID: "ord_a", State: store.StateMined, BlockHash: "00ab", Height: 7}), true, false},
-		{Message(&store.Order{ID: "ord_a", State: store.StateConfirmed}), true, false},
-		{Message(&store.Order{ID: "ord_a", State: store.StateWorking}), false, false},
-		{Message(&store.Order{ID: "ord_a", State: store.StateExpired, Reason: "too slow"}), true, true},
-		{Message(&store.Order{ID: "ord_a", State: store.StateCanceled}), true, true},
+		{Message(&broker.Order{ID: "ord_a", State: broker.StatePaid}), true, false},
+		{Message(&broker.Order{ID: "ord_a", State: broker.StateMined, BlockHash: "00ab", Height: 7}), true, false},
+		{Message(&broker.Order{ID: "ord_a", State: broker.StateConfirmed}), true, false},
+		{Message(&broker.Order{ID: "ord_a", State: broker.StateWorking}), false, false},
+		{Message(&broker.Order{ID: "ord_a", State: broker.StateExpired, Reason: "too slow"}), true, true},
+		{Message(&broker.Order{ID: "ord_a", State: broker.StateCanceled}), true, true},
 		{"order ord_a is failed: input spent", true, true},
 		{"pool maintenance at noon", false, false},
 		{"", false, false},
