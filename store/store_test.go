@@ -273,15 +273,7 @@ func TestClose(t *testing.T) {
 	s := openTest(t, path, Options{GroupDelay: time.Hour})
 	mustCreate(t, s, testOrder("a", 100))
 	const n = 20
-	var wg sync.WaitGroup
-	errs := make([]error, n)
-	for i := range errs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			_, errs[i] = record(ctx, s, &broker.Share{HeaderHash: hashOf("c", i), OrderID: "a", Difficulty: 1})
-		}()
-	}
+	wait := storetest.SendShares(ctx, s, "a", "c", n)
 	for s.shares.sent.Load() < n {
 		time.Sleep(time.Millisecond)
 	}
@@ -289,8 +281,7 @@ func TestClose(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	wg.Wait()
-	for i, err := range errs {
+	for i, err := range wait() {
 		if err != nil {
 			t.Errorf("queued share %d: %v", i, err)
 		}

@@ -591,6 +591,25 @@ func PaidExactlyOnce(t *testing.T, s broker.Store) {
 	}
 }
 
+// SendShares records n shares of difficulty 1 for an order, each from its own
+// goroutine, with header hashes HashOf(prefix, i); wait returns their errors once all
+// were answered.
+func SendShares(ctx context.Context, s broker.Store, orderID, prefix string, n int) (wait func() []error) {
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = Record(ctx, s, &broker.Share{HeaderHash: HashOf(prefix, i), OrderID: orderID, Difficulty: 1})
+		}()
+	}
+	return func() []error {
+		wg.Wait()
+		return errs
+	}
+}
+
 // CloseAndReopen: shares answered before Close are there after a reopen; Close twice
 // is fine.
 func CloseAndReopen(t *testing.T, open func(t *testing.T) Store) {
@@ -598,17 +617,7 @@ func CloseAndReopen(t *testing.T, open func(t *testing.T) Store) {
 	s := open(t)
 	MustCreate(t, s, TestOrder("a", 100))
 	const n = 20
-	var wg sync.WaitGroup
-	errs := make([]error, n)
-	for i := range errs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			_, errs[i] = Record(ctx, s, &broker.Share{HeaderHash: HashOf("c", i), OrderID: "a", Difficulty: 1})
-		}()
-	}
-	wg.Wait()
-	for i, err := range errs {
+	for i, err := range SendShares(ctx, s, "a", "c", n)() {
 		if err != nil {
 			t.Fatalf("share %d: %v", i, err)
 		}
