@@ -136,14 +136,19 @@ type TxError struct {
 func (e *TxError) Error() string { return fmt.Sprintf("%s: %s", e.Reason, e.Message) }
 func (e *TxError) Unwrap() error { return e.Err }
 
-// BlockError is a block the chain refused.
+// BlockError is a block the chain refused, or (Stale) a valid block that did not
+// become part of the main chain: it lost a race at its height or sits on a side branch.
 type BlockError struct {
 	Hash   chainhash.Hash
 	Reason string
+	Stale  bool
 	Err    error
 }
 
 func (e *BlockError) Error() string {
+	if e.Stale {
+		return fmt.Sprintf("block %s stale: %s", e.Hash, e.Reason)
+	}
 	return fmt.Sprintf("block %s rejected: %s", e.Hash, e.Reason)
 }
 func (e *BlockError) Unwrap() error { return e.Err }

@@ -444,14 +444,14 @@ func (c *Chain) SubmitBlock(ctx context.Context, block *wire.MsgBlock) error {
 			h, _ := c.bc.BlockHeightByHash(&hash)
 			return &chain.BlockError{Hash: hash, Reason: fmt.Sprintf("already in the main chain at height %d, below the tip %s at height %d", h, best.Hash, best.Height), Err: err}
 		default:
-			return &chain.BlockError{Hash: hash, Reason: fmt.Sprintf("already known on a side chain; the tip is %s at height %d", best.Hash, best.Height), Err: err}
+			return &chain.BlockError{Hash: hash, Reason: fmt.Sprintf("already known on a side chain; the tip is %s at height %d", best.Hash, best.Height), Stale: true, Err: err}
 		}
 	case err != nil:
 		return &chain.BlockError{Hash: hash, Reason: err.Error(), Err: err}
 	case isOrphan:
 		return &chain.BlockError{Hash: hash, Reason: fmt.Sprintf("orphan: its parent %s is unknown", block.Header.PrevBlock)}
 	case !isMain || best.Hash != hash:
-		return &chain.BlockError{Hash: hash, Reason: fmt.Sprintf("valid but stored on a side chain; the tip is %s at height %d", best.Hash, best.Height)}
+		return &chain.BlockError{Hash: hash, Reason: fmt.Sprintf("valid but stored on a side chain; the tip is %s at height %d", best.Hash, best.Height), Stale: true}
 	}
 	return nil
 }

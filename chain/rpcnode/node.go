@@ -530,7 +530,7 @@ func (n *Node) SubmitBlock(ctx context.Context, block *wire.MsgBlock) error {
 		return asUnavailable(err)
 	}
 	if height < 0 {
-		return &chain.BlockError{Hash: hash, Reason: fmt.Sprintf("not in the main chain after submitblock answered %s (stale or side-branch block; the tip is %s)", answer(reason), best)}
+		return &chain.BlockError{Hash: hash, Reason: fmt.Sprintf("not in the main chain after submitblock answered %s (stale or side-branch block; the tip is %s)", answer(reason), best), Stale: true}
 	}
 	return nil // in the main chain, already built upon
 }
