@@ -225,6 +225,10 @@ func (b *Broker) notWorking(ctx context.Context, id string) *Error {
 	}
 }
 
+// StaleBlockPrefix starts the Reason of a recorded block that was valid but lost the
+// race at its height (chain.BlockError.Stale), as opposed to one the chain rejected.
+const StaleBlockPrefix = "stale: "
+
 // submitBlock assembles and submits the block of a share that met the network target.
 func (b *Broker) submitBlock(ctx context.Context, job *Job, w Work, hdr *miner.Header) bool {
 	blk, err := job.Block(w.Extranonce1, w.Extranonce2, hdr)
@@ -245,10 +249,16 @@ func (b *Broker) submitBlock(ctx context.Context, job *Job, w Work, hdr *miner.H
 		err = b.backend.SubmitBlock(ctx, blk)
 	}
 	rec.Accepted = err == nil
-	if err != nil {
+	var be *chain.BlockError
+	switch {
+	case errors.As(err, &be) && be.Stale:
+		// Valid, but another block took its height first: a lost race, not a fault.
+		rec.Reason = StaleBlockPrefix + be.Reason
+		b.log.Info("stale block", "hash", hash, "height", job.Height, "reason", be.Reason)
+	case err != nil:
 		rec.Reason = err.Error()
 		b.log.Warn("block rejected", "hash", hash, "height", job.Height, "err", err)
-	} else {
+	default:
 		b.blocksFound.Add(1)
 		b.log.Info("block found", "hash", hash, "height", job.Height, "orders", len(job.Orders), "worker", w.Worker)
 	}

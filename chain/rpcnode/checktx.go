@@ -54,27 +54,18 @@ func txErr(reason chain.TxReason, err error, format string, args ...any) error {
 // maturity, amounts, sigop cost and weight, then every input script with txscript.
 func (n *Node) CheckTx(ctx context.Context, msg *wire.MsgTx, pending []*wire.MsgTx) (chain.TxCheck, error) {
 	tx := btcutil.NewTx(msg)
-	txid := *tx.Hash()
-	if err := blockchain.CheckTransactionSanity(tx); err != nil {
-		return chain.TxCheck{}, txErr(chain.TxInvalid, err, "%v", err)
-	}
-	if blockchain.IsCoinBase(tx) {
-		return chain.TxCheck{}, txErr(chain.TxInvalid, nil, "a coinbase transaction cannot be submitted")
+	if err := checkAlone(tx); err != nil {
+		return chain.TxCheck{}, err
 	}
 	ci, err := n.chainInfo(ctx)
 	if err != nil {
 		return chain.TxCheck{}, err
 	}
-	tipHeight := ci.Blocks
-	nextHeight := tipHeight + 1
+	nextHeight := ci.Blocks + 1
 	mtp := time.Unix(ci.MedianTime, 0)
 	segwit, err := n.segwitActive(ctx, ci)
 	if err != nil {
 		return chain.TxCheck{}, err
-	}
-	weight := blockchain.GetTransactionWeight(tx)
-	if weight > maxStandardTxWeight {
-		return chain.TxCheck{}, txErr(chain.TxTooLarge, nil, "weight %d is above the standard limit of %d", weight, maxStandardTxWeight)
 	}
 	if err := mempool.CheckTransactionStandard(tx, nextHeight, mtp, mempool.DefaultMinRelayTxFee, maxTxVersion); err != nil {
 		reason := chain.TxNonStandard
@@ -83,61 +74,11 @@ func (n *Node) CheckTx(ctx context.Context, msg *wire.MsgTx, pending []*wire.Msg
 		}
 		return chain.TxCheck{}, txErr(reason, err, "%v", err)
 	}
-
-	// Outputs created and spent by the active orders' transactions.
-	pendingOut := make(map[wire.OutPoint]*wire.TxOut)
-	pendingSpent := make(map[wire.OutPoint]chainhash.Hash)
-	for _, p := range pending {
-		pid := p.TxHash()
-		if pid == txid {
-			continue
-		}
-		for i, out := range p.TxOut {
-			pendingOut[wire.OutPoint{Hash: pid, Index: uint32(i)}] = out
-		}
-		for _, in := range p.TxIn {
-			pendingSpent[in.PreviousOutPoint] = pid
-		}
+	prevs, err := n.resolveInputs(ctx, msg, pending, ci.Blocks)
+	if err != nil {
+		return chain.TxCheck{}, err
 	}
-
 	view := blockchain.NewUtxoViewpoint()
-	prevs := make([]prevOut, len(msg.TxIn))
-	var conflicts map[wire.OutPoint]chainhash.Hash
-	for i, in := range msg.TxIn {
-		op := in.PreviousOutPoint
-		if other, ok := pendingSpent[op]; ok {
-			return chain.TxCheck{}, txErr(chain.TxConflict, nil, "input %d (%s) is already spent by transaction %s of another active order", i, op, other)
-		}
-		if out, ok := pendingOut[op]; ok {
-			prevs[i] = prevOut{out: out, height: nextHeight}
-			continue
-		}
-		p, err := n.lookupInput(ctx, msg, i, tipHeight)
-		if err != nil {
-			return chain.TxCheck{}, err
-		}
-		prevs[i] = *p
-		if n.cfg.Kind == KindBitcoind {
-			// Core's gettxout with include_mempool answers null for an output
-			// that a mempool transaction spends.
-			var r *txOutResult
-			if err := n.rpc.call(ctx, "gettxout", &r, op.Hash.String(), op.Index, true); err != nil {
-				return chain.TxCheck{}, asUnavailable(err)
-			}
-			if r == nil {
-				return chain.TxCheck{}, txErr(chain.TxConflict, nil, "input %d (%s) is spent by a transaction in the node's mempool", i, op)
-			}
-			continue
-		}
-		if conflicts == nil {
-			if conflicts, err = n.mempoolSpends(ctx); err != nil {
-				return chain.TxCheck{}, err
-			}
-		}
-		if other, ok := conflicts[op]; ok && other != txid {
-			return chain.TxCheck{}, txErr(chain.TxConflict, nil, "input %d (%s) is spent by transaction %s in the node's mempool", i, op, other)
-		}
-	}
 	for i, in := range msg.TxIn {
 		view.Entries()[in.PreviousOutPoint] = blockchain.NewUtxoEntry(prevs[i].out, prevs[i].height, prevs[i].coinbase)
 	}
@@ -146,7 +87,6 @@ func (n *Node) CheckTx(ctx context.Context, msg *wire.MsgTx, pending []*wire.Msg
 	if msg.HasWitness() && !segwit {
 		return chain.TxCheck{}, txErr(chain.TxNonStandard, nil, "the transaction has witness data but segwit is not active for the next block (height %d)", nextHeight)
 	}
-
 	fee, err := blockchain.CheckTransactionInputs(tx, nextHeight, view, n.params)
 	if err != nil {
 		reason := chain.TxInvalid
@@ -175,12 +115,86 @@ func (n *Node) CheckTx(ctx context.Context, msg *wire.MsgTx, pending []*wire.Msg
 		return chain.TxCheck{}, err
 	}
 	return chain.TxCheck{
-		Txid:      txid,
+		Txid:      *tx.Hash(),
 		Fee:       fee,
 		VSize:     mempool.GetTxVirtualSize(tx),
-		Weight:    weight,
+		Weight:    blockchain.GetTransactionWeight(tx),
 		SigOpCost: int64(sigops),
 	}, nil
+}
+
+// checkAlone applies the checks that need nothing but the transaction: sanity, not a
+// coinbase, the standard weight limit.
+func checkAlone(tx *btcutil.Tx) error {
+	if err := blockchain.CheckTransactionSanity(tx); err != nil {
+		return txErr(chain.TxInvalid, err, "%v", err)
+	}
+	if blockchain.IsCoinBase(tx) {
+		return txErr(chain.TxInvalid, nil, "a coinbase transaction cannot be submitted")
+	}
+	if weight := blockchain.GetTransactionWeight(tx); weight > maxStandardTxWeight {
+		return txErr(chain.TxTooLarge, nil, "weight %d is above the standard limit of %d", weight, maxStandardTxWeight)
+	}
+	return nil
+}
+
+// resolveInputs finds the output every input spends: an output of one of pending (the
+// active orders' transactions) or of the chain's UTXO set, refusing inputs that a
+// pending transaction or a transaction of the node's mempool already spends.
+func (n *Node) resolveInputs(ctx context.Context, msg *wire.MsgTx, pending []*wire.MsgTx, tipHeight int32) ([]prevOut, error) {
+	txid := msg.TxHash()
+	pendingOut := make(map[wire.OutPoint]*wire.TxOut)
+	pendingSpent := make(map[wire.OutPoint]chainhash.Hash)
+	for _, p := range pending {
+		pid := p.TxHash()
+		if pid == txid {
+			continue
+		}
+		for i, out := range p.TxOut {
+			pendingOut[wire.OutPoint{Hash: pid, Index: uint32(i)}] = out
+		}
+		for _, in := range p.TxIn {
+			pendingSpent[in.PreviousOutPoint] = pid
+		}
+	}
+	prevs := make([]prevOut, len(msg.TxIn))
+	var conflicts map[wire.OutPoint]chainhash.Hash
+	for i, in := range msg.TxIn {
+		op := in.PreviousOutPoint
+		if other, ok := pendingSpent[op]; ok {
+			return nil, txErr(chain.TxConflict, nil, "input %d (%s) is already spent by transaction %s of another active order", i, op, other)
+		}
+		if out, ok := pendingOut[op]; ok {
+			prevs[i] = prevOut{out: out, height: tipHeight + 1}
+			continue
+		}
+		p, err := n.lookupInput(ctx, msg, i, tipHeight)
+		if err != nil {
+			return nil, err
+		}
+		prevs[i] = *p
+		if n.cfg.Kind == KindBitcoind {
+			// Core's gettxout with include_mempool answers null for an output
+			// that a mempool transaction spends.
+			var r *txOutResult
+			if err := n.rpc.call(ctx, "gettxout", &r, op.Hash.String(), op.Index, true); err != nil {
+				return nil, asUnavailable(err)
+			}
+			if r == nil {
+				return nil, txErr(chain.TxConflict, nil, "input %d (%s) is spent by a transaction in the node's mempool", i, op)
+			}
+			continue
+		}
+		if conflicts == nil {
+			if conflicts, err = n.mempoolSpends(ctx); err != nil {
+				return nil, err
+			}
+		}
+		if other, ok := conflicts[op]; ok && other != txid {
+			return nil, txErr(chain.TxConflict, nil, "input %d (%s) is spent by transaction %s in the node's mempool", i, op, other)
+		}
+	}
+	return prevs, nil
 }
 
 // lookupInput finds the output spent by input i in the node's chain state. An output
