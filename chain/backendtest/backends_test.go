@@ -55,47 +55,49 @@ func TestEmbedded(t *testing.T) {
 	backendtest.Run(t, "embedded", embeddedDriver{c})
 }
 
-// btcdDriver: a real btcd (mining to the suite's address) through rpcnode.
-type btcdDriver struct {
-	n    *btcdtest.Node
-	node *rpcnode.Node
+// rpcDriver: a real node through rpcnode; mine and send use the node's own RPCs.
+type rpcDriver struct {
+	node   *rpcnode.Node
+	mine   func(t testing.TB, n int, payout btcutil.Address) []chainhash.Hash
+	send   func(tx *wire.MsgTx) chainhash.Hash
+	segwit int32
 }
 
-func (d btcdDriver) Backend() chain.Backend { return d.node }
-func (d btcdDriver) Mine(t testing.TB, n int, payout btcutil.Address) []chainhash.Hash {
+func (d rpcDriver) Backend() chain.Backend { return d.node }
+func (d rpcDriver) Mine(t testing.TB, n int, payout btcutil.Address) []chainhash.Hash {
 	t.Helper()
-	if payout.String() != backendtest.Address(&chaincfg.RegressionNetParams).String() {
-		t.Fatalf("btcd mines to its --miningaddr only, not %s", payout)
-	}
-	return d.n.Generate(n)
+	return d.mine(t, n, payout)
 }
-func (d btcdDriver) MempoolAdd(t testing.TB, tx *wire.MsgTx) { t.Helper(); d.n.SendTx(tx) }
-func (d btcdDriver) SegwitHeight() int32                     { return 432 }
-func (d btcdDriver) Lacks() map[string]string                { return nil }
+func (d rpcDriver) MempoolAdd(t testing.TB, tx *wire.MsgTx) { t.Helper(); d.send(tx) }
+func (d rpcDriver) SegwitHeight() int32                     { return d.segwit }
+func (d rpcDriver) Lacks() map[string]string                { return nil }
 
+// TestBtcd: a real btcd mining to the suite's address (btcd's regtest activates segwit
+// at 432).
 func TestBtcd(t *testing.T) {
 	n := btcdtest.Start(t, btcdtest.Options{MiningAddr: backendtest.Address(&chaincfg.RegressionNetParams).String()})
-	backendtest.Run(t, "btcd", btcdDriver{n, connect(t, n.URL(), n.User, n.Pass, rpcnode.KindBtcd)})
+	backendtest.Run(t, "btcd", rpcDriver{
+		node: connect(t, n.URL(), n.User, n.Pass, rpcnode.KindBtcd),
+		mine: func(t testing.TB, count int, payout btcutil.Address) []chainhash.Hash {
+			if payout.String() != backendtest.Address(&chaincfg.RegressionNetParams).String() {
+				t.Fatalf("btcd mines to its --miningaddr only, not %s", payout)
+			}
+			return n.Generate(count)
+		},
+		send: func(tx *wire.MsgTx) chainhash.Hash { n.SendTx(tx); return tx.TxHash() }, segwit: 432,
+	})
 }
 
-// bitcoindDriver: a real bitcoind v30 on regtest through rpcnode.
-type bitcoindDriver struct {
-	n    *bitcoindtest.Node
-	node *rpcnode.Node
-}
-
-func (d bitcoindDriver) Backend() chain.Backend { return d.node }
-func (d bitcoindDriver) Mine(t testing.TB, n int, payout btcutil.Address) []chainhash.Hash {
-	t.Helper()
-	return d.n.GenerateTo(n, payout.String())
-}
-func (d bitcoindDriver) MempoolAdd(t testing.TB, tx *wire.MsgTx) { t.Helper(); d.n.SendTx(tx) }
-func (d bitcoindDriver) SegwitHeight() int32                     { return 0 }
-func (d bitcoindDriver) Lacks() map[string]string                { return nil }
-
+// TestBitcoind: a real bitcoind v30 on regtest (segwit active from genesis).
 func TestBitcoind(t *testing.T) {
 	n := bitcoindtest.Start(t, bitcoindtest.Options{NoWallet: true})
-	backendtest.Run(t, "bitcoind", bitcoindDriver{n, connect(t, n.URL(), n.User, n.Pass, rpcnode.KindBitcoind)})
+	backendtest.Run(t, "bitcoind", rpcDriver{
+		node: connect(t, n.URL(), n.User, n.Pass, rpcnode.KindBitcoind),
+		mine: func(t testing.TB, count int, payout btcutil.Address) []chainhash.Hash {
+			return n.GenerateTo(count, payout.String())
+		},
+		send: n.SendTx,
+	})
 }
 
 func connect(t *testing.T, url, user, pass, kind string) *rpcnode.Node {
