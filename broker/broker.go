@@ -320,12 +320,15 @@ func (b *Broker) removeActive(id string) {
 	b.dirty = true
 }
 
-func (b *Broker) setActiveState(id string, s State) {
+// setActiveState updates the state of an active order; false when it is not active.
+func (b *Broker) setActiveState(id string, s State) bool {
 	b.mu.Lock()
-	if a, ok := b.active[id]; ok {
+	defer b.mu.Unlock()
+	a, ok := b.active[id]
+	if ok {
 		a.state = s
 	}
-	b.mu.Unlock()
+	return ok
 }
 
 // activeSnapshot lists the active orders, oldest first (parents before children).

@@ -75,19 +75,12 @@ func (b *Broker) handleDisconnected(ctx context.Context, hashes []chainhash.Hash
 			continue
 		}
 		detail := fmt.Sprintf("block %s at height %d left the main chain", o.BlockHash, o.Height)
-		next, err := b.store.Transition(ctx, o.ID, []State{StateMined, StateConfirmed}, StatePaid, detail,
+		if _, err := b.transition(ctx, o.ID, []State{StateMined, StateConfirmed}, StatePaid, detail,
 			func(o *Order) {
 				o.BlockHash, o.Height, o.MinedAt, o.ConfirmedAt = "", 0, time.Time{}, time.Time{}
-			})
-		if err != nil {
+			}); err != nil {
 			b.log.Error("reorg: move order back", "order", o.ID, "err", err)
-			continue
 		}
-		if err := b.addActive(next); err != nil {
-			b.log.Error("reorg: reactivate order", "order", o.ID, "err", err)
-		}
-		b.log.Info("order back to paid after reorg", "order", o.ID)
-		b.watch.notify(o.ID)
 	}
 }
 
@@ -102,22 +95,9 @@ func (b *Broker) handleConnected(ctx context.Context, hash chainhash.Hash) error
 	for _, tx := range blk.Transactions[1:] {
 		txid := tx.TxHash()
 		if a := b.orderByTxid(txid); a != nil {
-			detail := fmt.Sprintf("in block %s at height %d", hash, height)
-			_, err := b.store.Transition(ctx, a.id, []State{StateWorking, StatePaid}, StateMined, detail,
-				func(o *Order) {
-					o.BlockHash, o.Height, o.MinedAt = hash.String(), height, time.Now()
-					if o.Reason != "" {
-						o.Reason = ""
-					}
-				})
-			if err != nil {
+			if err := b.mined(ctx, a.id, hash, height); err != nil {
 				b.log.Error("mark order mined", "order", a.id, "err", err)
-				continue
 			}
-			b.removeActive(a.id)
-			_ = b.store.CloseAssignments(ctx, a.id)
-			b.log.Info("order mined", "order", a.id, "block", hash, "height", height)
-			b.watch.notify(a.id)
 			continue
 		}
 		for _, in := range tx.TxIn {
@@ -134,17 +114,25 @@ func (b *Broker) handleConnected(ctx context.Context, hash chainhash.Hash) error
 	return nil
 }
 
+// mined moves an active order to mined in block hash at height.
+func (b *Broker) mined(ctx context.Context, id string, hash chainhash.Hash, height int32) error {
+	detail := fmt.Sprintf("in block %s at height %d", hash, height)
+	_, err := b.transition(ctx, id, []State{StateWorking, StatePaid}, StateMined, detail,
+		func(o *Order) { o.BlockHash, o.Height, o.MinedAt, o.Reason = hash.String(), height, time.Now(), "" })
+	return err
+}
+
 func (b *Broker) failOrder(ctx context.Context, id, detail string) {
-	_, err := b.store.Transition(ctx, id, []State{StateWorking, StatePaid}, StateFailed, detail,
+	_, err := b.transition(ctx, id, []State{StateWorking, StatePaid}, StateFailed, detail,
 		func(o *Order) { o.Reason = detail })
-	if err != nil && !errors.Is(err, ErrStateChanged) {
-		b.log.Error("fail order", "order", id, "err", err)
+	if errors.Is(err, ErrStateChanged) {
+		// Another path closed it first (and took it out of the active set); make sure.
+		b.removeActive(id)
 		return
 	}
-	b.removeActive(id)
-	_ = b.store.CloseAssignments(ctx, id)
-	b.log.Info("order failed", "order", id, "reason", detail)
-	b.watch.notify(id)
+	if err != nil {
+		b.log.Error("fail order", "order", id, "err", err)
+	}
 }
 
 func (b *Broker) updateConfirmations(ctx context.Context, tip chain.Tip) {
@@ -157,13 +145,13 @@ func (b *Broker) updateConfirmations(ctx context.Context, tip chain.Tip) {
 		conf := tip.Height - o.Height + 1
 		if conf >= b.cfg.Confirmations {
 			detail := fmt.Sprintf("%d confirmations", conf)
-			if _, err := b.store.Transition(ctx, o.ID, []State{StateMined}, StateConfirmed, detail,
+			if _, err := b.transition(ctx, o.ID, []State{StateMined}, StateConfirmed, detail,
 				func(o *Order) { o.ConfirmedAt = time.Now() }); err != nil {
 				b.log.Error("confirm order", "order", o.ID, "err", err)
-				continue
 			}
+			continue // the transition woke its watchers
 		}
-		b.watch.notify(o.ID)
+		b.watch.notify(o.ID) // one more confirmation
 	}
 }
 
@@ -243,21 +231,12 @@ func (b *Broker) minedElsewhere(ctx context.Context, a *activeOrder) {
 	if err != nil || !st.Confirmed || st.Height > b.Tip().Height {
 		return // unknown, not mined, or in a block whose tip event is still to come
 	}
-	detail := fmt.Sprintf("in block %s at height %d", st.BlockHash, st.Height)
-	_, err = b.store.Transition(ctx, a.id, []State{StateWorking, StatePaid}, StateMined, detail,
-		func(o *Order) {
-			o.BlockHash, o.Height, o.MinedAt, o.Reason = st.BlockHash.String(), st.Height, time.Now(), ""
-		})
-	if err != nil {
+	if err := b.mined(ctx, a.id, st.BlockHash, st.Height); err != nil {
 		if !errors.Is(err, ErrStateChanged) {
 			b.log.Error("mark order mined", "order", a.id, "err", err)
 		}
 		return
 	}
-	b.removeActive(a.id)
-	_ = b.store.CloseAssignments(ctx, a.id)
-	b.log.Info("order mined", "order", a.id, "block", st.BlockHash, "height", st.Height)
-	b.watch.notify(a.id)
 	b.updateConfirmations(ctx, b.Tip())
 }
 
@@ -297,25 +276,12 @@ func (b *Broker) expire(ctx context.Context) {
 		if state, _ := b.activeState(a.id); state != StateWorking || a.expires.IsZero() || now.Before(a.expires) {
 			continue
 		}
-		_, err := b.store.Transition(ctx, a.id, []State{StateWorking}, StateExpired,
+		_, err := b.transition(ctx, a.id, []State{StateWorking}, StateExpired,
 			"deadline passed before enough work arrived", nil)
-		if err != nil {
-			continue
+		if err != nil && !errors.Is(err, ErrStateChanged) {
+			b.log.Error("expire order", "order", a.id, "err", err)
 		}
-		b.removeActive(a.id)
-		_ = b.store.CloseAssignments(ctx, a.id)
-		b.watch.notify(a.id)
 	}
-}
-
-// onPaid stops work for an order that received enough work.
-func (b *Broker) onPaid(ctx context.Context, id string) {
-	b.setActiveState(id, StatePaid)
-	_ = b.store.CloseAssignments(ctx, id)
-	b.log.Info("order paid", "order", id)
-	b.watch.notify(id)
-	// A paid order's transaction stays in the template until mined: the job's
-	// transactions do not change, so no new job is needed.
 }
 
 // watcher wakes long-polls when an order changes.

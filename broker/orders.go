@@ -350,16 +350,14 @@ func (b *Broker) Cancel(ctx context.Context, id, token string) (*View, error) {
 	if !o.State.Active() {
 		return nil, problem(KindOrderClosed, "order %s is %s and can no longer be canceled", id, o.State)
 	}
-	next, err := b.store.Transition(ctx, id, []State{StateWorking, StatePaid}, StateCanceled, "canceled by its owner", nil)
+	next, err := b.transition(ctx, id, []State{StateWorking, StatePaid}, StateCanceled, "canceled by its owner", nil)
 	if errors.Is(err, ErrStateChanged) {
 		return nil, &Error{Kind: KindOrderClosed, Detail: err.Error(), Err: err}
 	}
-	if err != nil {
+	if next == nil {
 		return nil, err
 	}
-	b.removeActive(id)
-	_ = b.store.CloseAssignments(ctx, id)
-	b.watch.notify(id)
+	// Canceled and stored: an error closing its assignments is logged, not the answer.
 	b.markDirty(true)
 	return b.View(next), nil
 }

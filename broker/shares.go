@@ -154,7 +154,7 @@ func (b *Broker) settle(ctx context.Context, j judged, rec Recorded, err error) 
 	}
 	res.Difficulty, res.OrderState, res.CreditedWork, res.BecamePaid = j.rec.Difficulty, rec.OrderState, rec.CreditedWork, rec.BecamePaid
 	if rec.BecamePaid {
-		b.onPaid(ctx, j.rec.OrderID)
+		b.paid(ctx, j.rec.OrderID, rec.CreditedWork)
 	} else {
 		b.watch.notify(j.rec.OrderID)
 	}

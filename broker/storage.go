@@ -91,7 +91,8 @@ const (
 	StateFailed    State = "failed"
 )
 
-// Final tells whether no further transition can leave the state.
+// Final tells whether the order is done: no more work and nothing more to wait for
+// (only a reorg can still move a confirmed order back to paid).
 func (s State) Final() bool {
 	return s == StateConfirmed || s == StateExpired || s == StateCanceled || s == StateFailed
 }
