@@ -3,11 +3,13 @@ package broker
 import (
 	"errors"
 	"fmt"
-	"net/http"
+	"sort"
 )
 
 // Kind is a stable identifier of a problem, used as the problem type of HTTP errors
-// and shown to users. Each kind maps to one HTTP status.
+// and shown to users. The broker keeps kinds and their titles only; each transport
+// maps every kind to its own code (broker/api: an HTTP status, broker/stratumpool: a
+// Stratum error code), and its tests check that every kind of Kinds has an entry.
 type Kind string
 
 // Problem kinds.
@@ -49,27 +51,6 @@ const (
 	KindInternal            Kind = "internal"
 )
 
-var kindStatus = map[Kind]int{
-	KindInvalidHex: http.StatusBadRequest, KindInvalidTx: http.StatusUnprocessableEntity,
-	KindTrailingBytes: http.StatusUnprocessableEntity, KindMissingInputs: http.StatusUnprocessableEntity,
-	KindInputSpent: http.StatusConflict, KindConflict: http.StatusConflict,
-	KindScriptFailure: http.StatusUnprocessableEntity, KindNonStandard: http.StatusUnprocessableEntity,
-	KindTxTooLarge: http.StatusUnprocessableEntity, KindImmatureSpend: http.StatusUnprocessableEntity,
-	KindNotFinal: http.StatusUnprocessableEntity, KindAlreadyMined: http.StatusConflict,
-	KindDuplicateOrder: http.StatusConflict, KindNotFound: http.StatusNotFound,
-	KindUnauthorized: http.StatusUnauthorized, KindAssignmentNotFound: http.StatusNotFound,
-	KindAssignmentMismatch: http.StatusForbidden, KindAssignmentExpired: http.StatusGone,
-	KindNonceOutOfRange: http.StatusUnprocessableEntity, KindDuplicateShare: http.StatusConflict,
-	KindStaleJob: http.StatusConflict, KindLowDifficulty: http.StatusUnprocessableEntity,
-	KindBadShare: http.StatusUnprocessableEntity, KindOrderComplete: http.StatusConflict,
-	KindOrderClosed: http.StatusConflict, KindExpired: http.StatusGone,
-	KindIdempotencyMismatch: http.StatusUnprocessableEntity, KindInvalidRequest: http.StatusBadRequest,
-	KindUnknownField: http.StatusBadRequest, KindBodyTooLarge: http.StatusRequestEntityTooLarge,
-	KindSlowDown: http.StatusTooManyRequests, KindNodeUnavailable: http.StatusServiceUnavailable,
-	KindNotReady: http.StatusServiceUnavailable, KindFaucetUnavailable: http.StatusNotFound,
-	KindInternal: http.StatusInternalServerError,
-}
-
 var kindTitle = map[Kind]string{
 	KindInvalidHex: "Transaction is not valid hex", KindInvalidTx: "Not a valid transaction",
 	KindTrailingBytes: "Bytes after the transaction", KindMissingInputs: "Transaction spends an output that does not exist",
@@ -91,16 +72,18 @@ var kindTitle = map[Kind]string{
 	KindInternal: "Internal error",
 }
 
-// Status is the HTTP status of problems of this kind.
-func (k Kind) Status() int {
-	if s, ok := kindStatus[k]; ok {
-		return s
-	}
-	return http.StatusInternalServerError
-}
-
 // Title is a short summary of problems of this kind.
 func (k Kind) Title() string { return kindTitle[k] }
+
+// Kinds lists every problem kind, sorted.
+func Kinds() []Kind {
+	out := make([]Kind, 0, len(kindTitle))
+	for k := range kindTitle {
+		out = append(out, k)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	return out
+}
 
 // Error is a problem the broker reports to a user: a kind and a precise message.
 type Error struct {

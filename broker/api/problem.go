@@ -49,14 +49,14 @@ func problemOf(err error) *Problem {
 	}
 	var be *broker.Error
 	if errors.As(err, &be) {
-		return &Problem{Type: string(be.Kind), Title: be.Kind.Title(), Status: be.Kind.Status(), Detail: be.Detail}
+		return &Problem{Type: string(be.Kind), Title: be.Kind.Title(), Status: statusOf(be.Kind), Detail: be.Detail}
 	}
 	k := broker.KindInternal
-	return &Problem{Type: string(k), Title: k.Title(), Status: k.Status(), Detail: "the broker failed to handle the request; it was logged"}
+	return &Problem{Type: string(k), Title: k.Title(), Status: statusOf(k), Detail: "the broker failed to handle the request; it was logged"}
 }
 
 func newProblem(kind broker.Kind, format string, args ...any) *Problem {
-	return &Problem{Type: string(kind), Title: kind.Title(), Status: kind.Status(), Detail: fmt.Sprintf(format, args...)}
+	return &Problem{Type: string(kind), Title: kind.Title(), Status: statusOf(kind), Detail: fmt.Sprintf(format, args...)}
 }
 
 func writeProblem(w http.ResponseWriter, r *http.Request, p *Problem) {

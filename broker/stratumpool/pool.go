@@ -149,25 +149,56 @@ func (p *Pool) describe(ctx context.Context, id string, fallback stratum.Account
 	return fallback
 }
 
-// stratumError maps broker problems to Stratum codes.
+// kindCode is the Stratum error code of each broker problem kind (every kind has one; a
+// test checks it). Kinds about the order itself answer "unauthorized" with the order's
+// message (closed). Read only.
+var kindCode = map[broker.Kind]int{
+	broker.KindStaleJob: stratum.CodeStale, broker.KindDuplicateShare: stratum.CodeDuplicate,
+	broker.KindLowDifficulty: stratum.CodeLowDifficulty,
+	broker.KindOrderComplete: stratum.CodeUnauthorized, broker.KindExpired: stratum.CodeUnauthorized,
+	broker.KindOrderClosed: stratum.CodeUnauthorized, broker.KindNotFound: stratum.CodeUnauthorized,
+	// Problems a share cannot cause, or that are the pool's: "other".
+	broker.KindUnauthorized: stratum.CodeOther,
+	broker.KindBadShare:     stratum.CodeOther, broker.KindInvalidHex: stratum.CodeOther,
+	broker.KindInvalidTx: stratum.CodeOther, broker.KindTrailingBytes: stratum.CodeOther,
+	broker.KindMissingInputs: stratum.CodeOther, broker.KindInputSpent: stratum.CodeOther,
+	broker.KindConflict: stratum.CodeOther, broker.KindScriptFailure: stratum.CodeOther,
+	broker.KindNonStandard: stratum.CodeOther, broker.KindTxTooLarge: stratum.CodeOther,
+	broker.KindImmatureSpend: stratum.CodeOther, broker.KindNotFinal: stratum.CodeOther,
+	broker.KindAlreadyMined: stratum.CodeOther, broker.KindDuplicateOrder: stratum.CodeOther,
+	broker.KindAssignmentNotFound: stratum.CodeOther, broker.KindAssignmentMismatch: stratum.CodeOther,
+	broker.KindAssignmentExpired: stratum.CodeOther, broker.KindNonceOutOfRange: stratum.CodeOther,
+	broker.KindIdempotencyMismatch: stratum.CodeOther, broker.KindInvalidRequest: stratum.CodeOther,
+	broker.KindUnknownField: stratum.CodeOther, broker.KindBodyTooLarge: stratum.CodeOther,
+	broker.KindSlowDown: stratum.CodeOther, broker.KindNodeUnavailable: stratum.CodeOther,
+	broker.KindNotReady: stratum.CodeOther, broker.KindFaucetUnavailable: stratum.CodeOther,
+	broker.KindInternal: stratum.CodeOther,
+}
+
+// closedKind tells the kinds that say the order takes no more shares.
+func closedKind(k broker.Kind) bool {
+	switch k {
+	case broker.KindOrderComplete, broker.KindExpired, broker.KindOrderClosed, broker.KindNotFound:
+		return true
+	}
+	return false
+}
+
+// stratumError maps broker problems to Stratum codes (kindCode).
 func (p *Pool) stratumError(ctx context.Context, order string, err error) error {
 	var be *broker.Error
 	if !errors.As(err, &be) {
 		return err
 	}
-	switch be.Kind {
-	case broker.KindStaleJob:
-		return &stratum.Error{Code: stratum.CodeStale, Message: be.Detail}
-	case broker.KindDuplicateShare:
-		return &stratum.Error{Code: stratum.CodeDuplicate, Message: be.Detail}
-	case broker.KindLowDifficulty:
-		return &stratum.Error{Code: stratum.CodeLowDifficulty, Message: be.Detail}
-	case broker.KindOrderComplete, broker.KindExpired, broker.KindOrderClosed, broker.KindNotFound:
-		acc := p.describe(ctx, order, stratum.Account{ID: order, State: string(be.Kind), Message: be.Detail})
-		return &stratum.Error{Code: stratum.CodeUnauthorized, Message: acc.Message}
-	default:
-		return &stratum.Error{Code: stratum.CodeOther, Message: be.Detail}
+	code, ok := kindCode[be.Kind]
+	if !ok {
+		code = stratum.CodeOther
 	}
+	if closedKind(be.Kind) {
+		acc := p.describe(ctx, order, stratum.Account{ID: order, State: string(be.Kind), Message: be.Detail})
+		return &stratum.Error{Code: code, Message: acc.Message}
+	}
+	return &stratum.Error{Code: code, Message: be.Detail}
 }
 
 // StopOnOrder is a stratum.MinerOptions.Stop for powbroker's messages ("order <id> is

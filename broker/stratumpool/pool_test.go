@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math/big"
+	"slices"
 	"strings"
 	"testing"
 
@@ -79,6 +80,21 @@ func TestStopOnOrder(t *testing.T) {
 		}
 		if strings.HasPrefix(tc.msg, "order ") && !strings.HasPrefix(tc.msg, "order ord_a is ") {
 			t.Errorf("message %q does not start with the order and its state", tc.msg)
+		}
+	}
+}
+
+// TestEveryKindHasCode: the Stratum table covers every broker kind, and only those.
+func TestEveryKindHasCode(t *testing.T) {
+	kinds := broker.Kinds()
+	for _, k := range kinds {
+		if c, ok := kindCode[k]; !ok || c < stratum.CodeOther || c > stratum.CodeUnauthorized {
+			t.Errorf("kind %s: Stratum code %d (present %v)", k, c, ok)
+		}
+	}
+	for k := range kindCode {
+		if !slices.Contains(kinds, k) {
+			t.Errorf("the Stratum table maps %q, which is not a broker kind", k)
 		}
 	}
 }
