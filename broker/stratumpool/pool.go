@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 
@@ -149,30 +150,35 @@ func (p *Pool) describe(ctx context.Context, id string, fallback stratum.Account
 	return fallback
 }
 
-// kindCode is the Stratum error code of each broker problem kind (every kind has one; a
-// test checks it). Kinds about the order itself answer "unauthorized" with the order's
-// message (closed). Read only.
-var kindCode = map[broker.Kind]int{
-	broker.KindStaleJob: stratum.CodeStale, broker.KindDuplicateShare: stratum.CodeDuplicate,
-	broker.KindLowDifficulty: stratum.CodeLowDifficulty,
-	broker.KindOrderComplete: stratum.CodeUnauthorized, broker.KindExpired: stratum.CodeUnauthorized,
-	broker.KindOrderClosed: stratum.CodeUnauthorized, broker.KindNotFound: stratum.CodeUnauthorized,
-	// Problems a share cannot cause, or that are the pool's: "other".
-	broker.KindUnauthorized: stratum.CodeOther,
-	broker.KindBadShare:     stratum.CodeOther, broker.KindInvalidHex: stratum.CodeOther,
-	broker.KindInvalidTx: stratum.CodeOther, broker.KindTrailingBytes: stratum.CodeOther,
-	broker.KindMissingInputs: stratum.CodeOther, broker.KindInputSpent: stratum.CodeOther,
-	broker.KindConflict: stratum.CodeOther, broker.KindScriptFailure: stratum.CodeOther,
-	broker.KindNonStandard: stratum.CodeOther, broker.KindTxTooLarge: stratum.CodeOther,
-	broker.KindImmatureSpend: stratum.CodeOther, broker.KindNotFinal: stratum.CodeOther,
-	broker.KindAlreadyMined: stratum.CodeOther, broker.KindDuplicateOrder: stratum.CodeOther,
-	broker.KindAssignmentNotFound: stratum.CodeOther, broker.KindAssignmentMismatch: stratum.CodeOther,
-	broker.KindAssignmentExpired: stratum.CodeOther, broker.KindNonceOutOfRange: stratum.CodeOther,
-	broker.KindIdempotencyMismatch: stratum.CodeOther, broker.KindInvalidRequest: stratum.CodeOther,
-	broker.KindUnknownField: stratum.CodeOther, broker.KindBodyTooLarge: stratum.CodeOther,
-	broker.KindSlowDown: stratum.CodeOther, broker.KindNodeUnavailable: stratum.CodeOther,
-	broker.KindNotReady: stratum.CodeOther, broker.KindFaucetUnavailable: stratum.CodeOther,
-	broker.KindInternal: stratum.CodeOther,
+// codeKinds lists, for each Stratum error code, the broker problem kinds it answers
+// (every kind has one code; a test checks it). Kinds about the order itself answer
+// "unauthorized" with the order's message (closedKind); problems a share cannot cause,
+// or that are the pool's, are "other". Read only.
+var codeKinds = map[int][]broker.Kind{
+	stratum.CodeStale:         {broker.KindStaleJob},
+	stratum.CodeDuplicate:     {broker.KindDuplicateShare},
+	stratum.CodeLowDifficulty: {broker.KindLowDifficulty},
+	stratum.CodeUnauthorized: {broker.KindOrderComplete, broker.KindExpired, broker.KindOrderClosed,
+		broker.KindNotFound},
+	stratum.CodeOther: {broker.KindBadShare, broker.KindUnauthorized, broker.KindInvalidHex,
+		broker.KindInvalidTx, broker.KindTrailingBytes, broker.KindMissingInputs, broker.KindInputSpent,
+		broker.KindConflict, broker.KindScriptFailure, broker.KindNonStandard, broker.KindTxTooLarge,
+		broker.KindImmatureSpend, broker.KindNotFinal, broker.KindAlreadyMined, broker.KindDuplicateOrder,
+		broker.KindAssignmentNotFound, broker.KindAssignmentMismatch, broker.KindAssignmentExpired,
+		broker.KindNonceOutOfRange, broker.KindIdempotencyMismatch, broker.KindInvalidRequest,
+		broker.KindUnknownField, broker.KindBodyTooLarge, broker.KindSlowDown, broker.KindNodeUnavailable,
+		broker.KindNotReady, broker.KindFaucetUnavailable, broker.KindInternal},
+}
+
+// codeOf is the Stratum error code of a kind (codeKinds); ok is false for a kind the
+// table lacks.
+func codeOf(k broker.Kind) (code int, ok bool) {
+	for c, kinds := range codeKinds {
+		if slices.Contains(kinds, k) {
+			return c, true
+		}
+	}
+	return stratum.CodeOther, false
 }
 
 // closedKind tells the kinds that say the order takes no more shares.
@@ -190,10 +196,7 @@ func (p *Pool) stratumError(ctx context.Context, order string, err error) error 
 	if !errors.As(err, &be) {
 		return err
 	}
-	code, ok := kindCode[be.Kind]
-	if !ok {
-		code = stratum.CodeOther
-	}
+	code, _ := codeOf(be.Kind)
 	if closedKind(be.Kind) {
 		acc := p.describe(ctx, order, stratum.Account{ID: order, State: string(be.Kind), Message: be.Detail})
 		return &stratum.Error{Code: code, Message: acc.Message}
