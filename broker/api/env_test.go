@@ -31,7 +31,7 @@ const (
 
 // env is a real broker: embedded chain, SQLite file, HTTP server on loopback.
 type env struct {
-	t      *testing.T
+	t      testing.TB
 	dir    string
 	chain  *embedded.Chain
 	store  *store.Store
@@ -51,7 +51,7 @@ func testConfig() broker.Config {
 	}
 }
 
-func newEnv(t *testing.T, cfg broker.Config) *env {
+func newEnv(t testing.TB, cfg broker.Config) *env {
 	t.Helper()
 	e := &env{t: t, dir: t.TempDir(), cfg: cfg}
 	e.start()
@@ -217,7 +217,7 @@ func waitABit() { time.Sleep(20 * time.Millisecond) }
 
 // serveBroker starts b (its first job, its Run loop) and its HTTP API on a loopback
 // port; stop ends both and waits for them.
-func serveBroker(t *testing.T, b *broker.Broker) (client *api.Client, url string, stop func()) {
+func serveBroker(t testing.TB, b *broker.Broker) (client *api.Client, url string, stop func()) {
 	t.Helper()
 	ctx := context.Background()
 	if err := b.Start(ctx); err != nil {
