@@ -278,6 +278,17 @@ func (b *Broker) AuthorizeToken(ctx context.Context, token string) (*Order, erro
 	return o, err
 }
 
+// LookupOrder reads an order by id, without a token: for transports that authorized
+// its worker already (a Stratum session names the order it mines). A problem of kind
+// not-found when there is none.
+func (b *Broker) LookupOrder(ctx context.Context, id string) (*Order, error) {
+	o, err := b.store.Order(ctx, id)
+	if errors.Is(err, ErrNotFound) {
+		return nil, problem(KindNotFound, "no order %q", id)
+	}
+	return o, err
+}
+
 // View is an order as shown to its owner.
 type View struct {
 	*Order

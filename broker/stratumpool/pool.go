@@ -14,8 +14,7 @@ import (
 
 // Pool is the broker as a stratum.Pool.
 type Pool struct {
-	b      *broker.Broker
-	tokens sync.Map // order id -> token, to describe an order after a refused share
+	b *broker.Broker
 }
 
 var _ stratum.Pool = (*Pool)(nil)
@@ -54,7 +53,6 @@ func (p *Pool) Authorize(ctx context.Context, token string) (stratum.Account, er
 		}
 		return stratum.Account{}, fmt.Errorf("authorize: %w", err)
 	}
-	p.tokens.Store(o.ID, token)
 	acc := account(o)
 	if acc.Working {
 		if j := p.b.CurrentJob(); j != nil && !j.HasOrder(o.ID) {
@@ -139,8 +137,8 @@ func (p *Pool) Submit(ctx context.Context, s stratum.Share) (stratum.Accepted, e
 
 // describe fills an account's message from the stored order.
 func (p *Pool) describe(ctx context.Context, id string, fallback stratum.Account) stratum.Account {
-	if tok, ok := p.tokens.Load(id); ok {
-		if o, err := p.b.AuthorizeToken(ctx, tok.(string)); err == nil {
+	if p.b != nil { // nil only in tests of the error table
+		if o, err := p.b.LookupOrder(ctx, id); err == nil {
 			return account(o)
 		}
 	}
