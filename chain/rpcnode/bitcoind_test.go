@@ -25,6 +25,25 @@ import (
 	"github.com/proofow/powbroker/chain/rpcnode/btcdtest"
 )
 
+// Fixture tests of the bitcoind paths, kept only for answers a live bitcoind v30 cannot
+// be made to give (everything else runs against a real bitcoind: bitcoind_live_test.go
+// and chain/backendtest):
+//   - a wrong default_witness_commitment (a live node's is always right, so copying it
+//     would go unnoticed) and the legacy JSON-RPC 1.0 shape with HTTP 500 for -10
+//     "in initial sync" (regtest templates never wait for sync; older Cores answer so);
+//   - submitblock answering null for a block that is not the tip afterwards (Core says
+//     "inconclusive" for a side-branch block; a node racing a reorg can still say null)
+//     and the bare BIP 22 reason "rejected" (Core gives it only for an invalid state
+//     without a reason string);
+//   - transport and format faults (slow node, HTML error pages, malformed or trailing
+//     JSON, wrong ids, -28 warming up, results of the wrong type, faults in the middle
+//     of CheckTx/Propose/SubmitBlock), which no healthy node produces.
+//
+// Removed as covered live: the template's fields, the other submitblock answers
+// (null, duplicate, inconclusive, a consensus reason, duplicate-invalid, -22), the
+// mempool conflict through gettxout, the wrong chain, wrong credentials, and -5 for an
+// unknown block.
+
 // fakeCore answers like Bitcoin Core 28+: a "jsonrpc":"2.0" request gets a 2.0 response
 // (exactly one of result and error, HTTP 200), a legacy request gets the 1.0 shape
 // (both keys, HTTP 500 for an error). It injects answers; it validates nothing.
@@ -148,9 +167,9 @@ func witnessSpend(t *testing.T) (*wire.MsgTx, *btcdtest.Key) {
 	return tx, key
 }
 
-// TestBitcoindTemplate feeds a Core 28 getblocktemplate answer (JSON-RPC 2.0, rules
-// with "!segwit", default_witness_commitment as a full script) and checks the template
-// and that the block assembled from it carries our own, valid commitment.
+// TestBitcoindTemplate feeds a getblocktemplate answer whose default_witness_commitment
+// is wrong and checks that the block assembled from it carries our own, valid
+// commitment; then Core's legacy error shape while it syncs.
 func TestBitcoindTemplate(t *testing.T) {
 	f, srv := newFakeCore(t)
 	n := coreNode(t, srv)
@@ -184,12 +203,8 @@ func TestBitcoindTemplate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if tmpl.Height != 201 || tmpl.PrevHash != prev || tmpl.Bits != 0x207fffff || tmpl.Version != 536870912 ||
-		tmpl.CoinbaseValue != 26_0000_0000 || !tmpl.SegwitActive || tmpl.CurTime.Unix() != 1764200100 || tmpl.MinTime.Unix() != 1764200001 {
+	if len(tmpl.Transactions) != 1 || !tmpl.SegwitActive {
 		t.Fatalf("template %+v", tmpl)
-	}
-	if len(tmpl.Transactions) != 1 || tmpl.Transactions[0].Tx.TxHash() != tx.TxHash() || tmpl.Transactions[0].Fee != 1_0000_0000 || tmpl.Transactions[0].Weight != 437 {
-		t.Fatalf("template transactions %+v", tmpl.Transactions)
 	}
 	a, err := chain.Assemble(chain.AssembleSpec{Template: tmpl, PayoutScript: key.PkScript})
 	if err != nil {
@@ -224,7 +239,7 @@ func TestBitcoindTemplate(t *testing.T) {
 	}
 }
 
-// TestBitcoindSubmitResults maps Core's submitblock answers.
+// TestBitcoindSubmitResults maps the submitblock answers a live Core does not give.
 func TestBitcoindSubmitResults(t *testing.T) {
 	block := &wire.MsgBlock{Header: wire.BlockHeader{Version: 4, Bits: 0x207fffff, Timestamp: time.Unix(1764200100, 0)}}
 	block.AddTransaction(wire.NewMsgTx(1))
@@ -236,18 +251,11 @@ func TestBitcoindSubmitResults(t *testing.T) {
 		rpcErr  *coreError
 		best    chainhash.Hash
 		sideway bool // getblockheader answers confirmations -1
-		ok      bool
+		stale   bool
 		reason  string
 	}{
-		{name: "null and the tip", result: nil, best: hash, ok: true},
-		{name: "duplicate of the tip", result: "duplicate", best: hash, ok: true},
-		{name: "duplicate off the main chain", result: "duplicate", best: other, sideway: true, reason: "not in the main chain"},
-		{name: "inconclusive (side branch)", result: "inconclusive", best: other, sideway: true, reason: `answered "inconclusive"`},
-		{name: "null but stale", result: nil, best: other, sideway: true, reason: "answered success"},
+		{name: "null but stale", result: nil, best: other, sideway: true, stale: true, reason: "answered success"},
 		{name: "rejected", result: "rejected", reason: "rejected"},
-		{name: "consensus reason", result: "bad-witness-merkle-match", reason: "bad-witness-merkle-match"},
-		{name: "duplicate-invalid", result: "duplicate-invalid", reason: "duplicate-invalid"},
-		{name: "undecodable block", rpcErr: &coreError{-22, "Block decode failed"}, reason: "Block decode failed"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f, srv := newFakeCore(t)
@@ -262,56 +270,14 @@ func TestBitcoindSubmitResults(t *testing.T) {
 				return map[string]any{"hash": hash.String(), "confirmations": conf, "height": 5, "bits": "207fffff"}, nil
 			})
 			err := n.SubmitBlock(context.Background(), block)
-			if tc.ok {
-				if err != nil {
-					t.Fatalf("SubmitBlock: %v", err)
-				}
-				return
-			}
 			var be *chain.BlockError
-			if !errors.As(err, &be) || !strings.Contains(be.Reason, tc.reason) || be.Hash != hash {
+			if !errors.As(err, &be) || !strings.Contains(be.Reason, tc.reason) || be.Hash != hash || be.Stale != tc.stale {
 				t.Fatalf("SubmitBlock: %v, want a BlockError with %q", err, tc.reason)
 			}
 			if errors.Is(err, chain.ErrUnavailable) {
 				t.Fatal("a rejection must not be 'unavailable'")
 			}
 		})
-	}
-}
-
-// TestBitcoindMempoolConflict: Core's gettxout with include_mempool answers null for an
-// output a mempool transaction spends.
-func TestBitcoindMempoolConflict(t *testing.T) {
-	f, srv := newFakeCore(t)
-	n := coreNode(t, srv)
-	tx, key := witnessSpend(t)
-	tip := chainhash.DoubleHashH([]byte("tip"))
-	f.on("getblockchaininfo", func([]json.RawMessage) (any, *coreError) {
-		return map[string]any{"chain": "regtest", "blocks": 300, "headers": 300, "bestblockhash": tip.String(),
-			"difficulty": 4.656542373906925e-10, "time": 1764200000, "mediantime": 1764199000, "verificationprogress": 1,
-			"initialblockdownload": false, "chainwork": "00", "size_on_disk": 1000, "pruned": false, "warnings": []string{}}, nil
-	})
-	f.on("getdeploymentinfo", func([]json.RawMessage) (any, *coreError) {
-		return map[string]any{"hash": tip.String(), "height": 300, "deployments": map[string]any{
-			"segwit": map[string]any{"type": "buried", "active": true, "height": 0}}}, nil
-	})
-	spentInMempool := true
-	f.on("gettxout", func(p []json.RawMessage) (any, *coreError) {
-		if string(p[2]) == "true" && spentInMempool {
-			return nil, nil
-		}
-		return map[string]any{"bestblock": tip.String(), "confirmations": 200, "value": 50.0,
-			"scriptPubKey": map[string]any{"hex": hex.EncodeToString(key.PkScript), "type": "witness_v0_keyhash"}, "coinbase": true}, nil
-	})
-	_, err := n.CheckTx(context.Background(), tx, nil)
-	var te *chain.TxError
-	if !errors.As(err, &te) || te.Reason != chain.TxConflict {
-		t.Fatalf("CheckTx: %v, want a conflict", err)
-	}
-	spentInMempool = false
-	res, err := n.CheckTx(context.Background(), tx, nil)
-	if err != nil || res.Fee != 1_0000_0000 {
-		t.Fatalf("CheckTx without the conflict: %+v %v", res, err)
 	}
 }
 
@@ -328,13 +294,6 @@ func TestFaults(t *testing.T) {
 		_, err = rpcnode.New(ctx, rpcnode.Config{URL: "http://" + addr, Timeout: time.Second})
 		if !errors.Is(err, chain.ErrUnavailable) {
 			t.Fatalf("New against a closed port: %v", err)
-		}
-	})
-	t.Run("wrong chain", func(t *testing.T) {
-		_, srv := newFakeCore(t)
-		_, err := rpcnode.New(ctx, rpcnode.Config{URL: srv.URL, Kind: rpcnode.KindBitcoind, NetName: "mainnet", Timeout: time.Second})
-		if err == nil || !strings.Contains(err.Error(), "another chain") || errors.Is(err, chain.ErrUnavailable) {
-			t.Fatalf("New on the wrong chain: %v", err)
 		}
 	})
 	t.Run("slow node", func(t *testing.T) {
@@ -355,7 +314,6 @@ func TestFaults(t *testing.T) {
 		raw    string
 		want   string
 	}{
-		{name: "bad credentials", status: 401, want: "credentials"},
 		{name: "HTML error page", status: 502, want: "HTTP 502"},
 		{name: "malformed JSON", raw: `{"result": "00`, want: "malformed"},
 		{name: "wrong id", raw: `{"jsonrpc":"2.0","result":"00","id":999}`, want: "id"},
@@ -436,24 +394,6 @@ func TestFaults(t *testing.T) {
 					}
 				}
 			}
-		}
-	})
-	t.Run("block not found is an answer", func(t *testing.T) {
-		// Core 28 answers a 2.0 request with HTTP 200 and an error object; a 1.0
-		// request (as sent to btcd) with HTTP 500 and both keys.
-		for _, kind := range []string{rpcnode.KindBitcoind, rpcnode.KindBtcd} {
-			f, srv := newFakeCore(t)
-			f.on("getblock", func([]json.RawMessage) (any, *coreError) { return nil, &coreError{-5, "Block not found"} })
-			n, err := rpcnode.New(ctx, rpcnode.Config{URL: srv.URL, Kind: kind, Timeout: time.Second})
-			if err != nil {
-				t.Fatal(err)
-			}
-			_, _, err = n.Block(ctx, chainhash.Hash{7})
-			var re *rpcnode.RPCError
-			if !errors.As(err, &re) || re.Code != -5 || errors.Is(err, chain.ErrUnavailable) {
-				t.Fatalf("%s: Block of an unknown hash: %v", kind, err)
-			}
-			n.Close()
 		}
 	})
 }

@@ -86,15 +86,18 @@
 //     null, "duplicate" (already known and valid), "inconclusive" (stored on a side
 //     branch), "duplicate-invalid", "duplicate-inconclusive" or a reason. "duplicate",
 //     btcd's "rejected: already have block ..." and "inconclusive" lead to the
-//     main-chain check; every other string is a rejection.
+//     main-chain check; every other string is a rejection. A valid block that is not in
+//     the main chain afterwards (it lost the race at its height) is a *chain.BlockError
+//     with Stale set.
 //   - Side branches: btcd answers verbose getblockheader/getblock only for main-chain
 //     blocks (an internal error otherwise); Core answers with confirmations -1. Both are
 //     read as "not in the main chain".
 //   - Unknown outpoints: btcd's gettxout answers error -5 for an unknown transaction,
 //     Core answers null; both mean "not in the UTXO set".
 //
-// No bitcoind binary is available where this package was written: the bitcoind paths
-// are tested with fixtures (an HTTP server answering in Core's documented response
-// shapes). Everything else is tested against real btcd nodes built from the pinned module
-// (see package btcdtest).
+// Tested against real nodes: btcd built from the pinned module (package btcdtest) and
+// Bitcoin Core v30.0 (package bitcoindtest), including zero-fee spends made by Core's
+// wallet (P2WPKH, P2TR, P2SH-P2WPKH, a 2-of-3 multisig) and every submitblock answer Core
+// gives; chain/backendtest runs the shared Backend suite on both. Fixtures remain only for
+// answers a live node cannot be made to give (see bitcoind_test.go).
 package rpcnode

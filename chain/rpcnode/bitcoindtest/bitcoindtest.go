@@ -175,6 +175,7 @@ func Start(tb testing.TB, opts Options) *Node {
 			"-bind="+n.P2PAddr, "-listen=1", "-listenonion=0", "-discover=0", "-dnsseed=0",
 			"-fixedseeds=0", "-natpmp=0", "-keypool=4", "-fallbackfee=0.00001",
 			"-shrinkdebugfile=0", "-rpcworkqueue=64",
+			"-unsafesqlitesync=1", // test wallets: no fsync per block (Core's functional tests do the same)
 		)
 		n.args = append(n.args, opts.Args...)
 		if lastErr = n.launch(); lastErr == nil {

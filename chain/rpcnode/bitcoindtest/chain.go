@@ -257,7 +257,8 @@ func (n *Node) SignTx(wallet, unsigned string) *wire.MsgTx {
 }
 
 // Fund sends amount (satoshi) from the default wallet to addr with a normal fee and
-// mines a block with it: the returned coin is confirmed.
+// mines a block with it: the returned coin is confirmed, and locked when it is the
+// default wallet's own (so that the wallet does not spend it).
 func (n *Node) Fund(addr string, amount int64) Unspent {
 	n.tb.Helper()
 	var txid string
@@ -274,8 +275,15 @@ func (n *Node) Fund(addr string, amount int64) Unspent {
 		} `json:"vout"`
 	}
 	n.Call(&tx, "getrawtransaction", txid, 1)
+	var mine struct {
+		IsMine bool `json:"ismine"`
+	}
+	n.WalletCall(DefaultWallet, &mine, "getaddressinfo", addr)
 	for _, o := range tx.Vout {
 		if o.ScriptPubKey.Address == addr {
+			if mine.IsMine { // keep the wallet from spending it in the next Fund
+				n.WalletCall(DefaultWallet, nil, "lockunspent", false, []map[string]any{{"txid": txid, "vout": o.N}})
+			}
 			return Unspent{Txid: txid, Vout: o.N, Address: addr, Amount: o.Value, Confirmations: 1, Spendable: true, ScriptPubKey: o.ScriptPubKey.Hex}
 		}
 	}
