@@ -17,6 +17,8 @@ import (
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"github.com/btcsuite/btcd/wire"
 	"github.com/proofow/powbroker/chain"
+	"github.com/proofow/powbroker/internal/bounded"
+	"github.com/proofow/powbroker/miner"
 )
 
 // Options are what a Broker is built from.
@@ -54,8 +56,8 @@ type Broker struct {
 	en1    struct{ next, end uint64 }
 	dirty  bool
 
-	assignMu    sync.Mutex
-	assignments map[string]*Assignment
+	// assignments caches recent HTTP assignments (the store has them all).
+	assignments *bounded.Map[string, *Assignment]
 
 	watch *watcher
 
@@ -66,7 +68,7 @@ type Broker struct {
 	blocksFound    atomic.Int64
 	rate           *rateMeter
 	refreshNow     chan struct{}
-	targets        targetCache
+	targets        *bounded.Map[float64, miner.Target] // share difficulty -> target
 	rebuildMu      sync.Mutex
 	rejectMu       sync.Mutex
 	rejectedBy     map[Kind]int64
@@ -109,8 +111,9 @@ func New(opt Options) (*Broker, error) {
 		cfg: cfg, net: opt.Net, backend: opt.Backend, store: opt.Store,
 		payout: opt.PayoutScript, key: opt.TokenKey, log: log,
 		jobs: newJobBook(), active: make(map[string]*activeOrder),
-		spends: make(map[wire.OutPoint]string), byTxid: make(map[chainhash.Hash]string), assignments: make(map[string]*Assignment),
-		watch: newWatcher(), rate: newRateMeter(time.Minute), refreshNow: make(chan struct{}, 1),
+		spends: make(map[wire.OutPoint]string), byTxid: make(map[chainhash.Hash]string), assignments: bounded.New[string, *Assignment](100_000),
+		targets: bounded.New[float64, miner.Target](4096),
+		watch:   newWatcher(), rate: newRateMeter(time.Minute), refreshNow: make(chan struct{}, 1),
 		started: time.Now(),
 	}
 	b.lastErr.Store("")

@@ -15,6 +15,7 @@ import (
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"github.com/btcsuite/btcd/wire"
 	"github.com/proofow/powbroker/chain"
+	"github.com/proofow/powbroker/internal/bounded"
 	"github.com/proofow/powbroker/miner"
 )
 
@@ -40,8 +41,7 @@ type Job struct {
 	Clean   bool // first job on a new tip: earlier jobs are stale
 	Created time.Time
 
-	rootsMu sync.Mutex
-	roots   map[rootKey]chainhash.Hash // merkle root per extranonce1‖extranonce2
+	roots *bounded.Map[rootKey, chainhash.Hash] // merkle root per extranonce1‖extranonce2
 
 	// solved is set once a block of this job was accepted: later candidates of the
 	// same job would only be siblings of our own block and are not submitted.
@@ -67,6 +67,11 @@ type rootKey struct {
 	n uint8
 }
 
+// newRootCache is a job's merkle-root cache: a session's shares hit one entry.
+func newRootCache() *bounded.Map[rootKey, chainhash.Hash] {
+	return bounded.New[rootKey, chainhash.Hash](8192)
+}
+
 // merkleRoot returns the cached merkle root for the extranonces.
 func (j *Job) merkleRoot(en1, en2 []byte) chainhash.Hash {
 	if len(en1)+len(en2) > len(rootKey{}.b) {
@@ -75,19 +80,11 @@ func (j *Job) merkleRoot(en1, en2 []byte) chainhash.Hash {
 	var key rootKey
 	key.n = uint8(copy(key.b[:], en1))
 	key.n += uint8(copy(key.b[key.n:], en2))
-	j.rootsMu.Lock()
-	root, ok := j.roots[key]
-	j.rootsMu.Unlock()
-	if ok {
+	if root, ok := j.roots.Get(key); ok {
 		return root
 	}
-	root = j.Assembly.MerkleRoot(en1, en2)
-	j.rootsMu.Lock()
-	if len(j.roots) >= 8192 {
-		clear(j.roots)
-	}
-	j.roots[key] = root
-	j.rootsMu.Unlock()
+	root := j.Assembly.MerkleRoot(en1, en2)
+	j.roots.Put(key, root)
 	return root
 }
 
@@ -282,7 +279,7 @@ func (b *Broker) rebuild(ctx context.Context, clean bool) error {
 		Orders:    ids,
 		Clean:     clean,
 		Created:   time.Now(),
-		roots:     make(map[rootKey]chainhash.Hash),
+		roots:     newRootCache(),
 	}
 	b.jobs.add(j)
 	b.log.Debug("new job", "job", j.ID, "height", j.Height, "orders", len(ids), "clean", clean)

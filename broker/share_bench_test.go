@@ -9,6 +9,7 @@ import (
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"github.com/btcsuite/btcd/wire"
 	"github.com/proofow/powbroker/chain"
+	"github.com/proofow/powbroker/internal/bounded"
 	"github.com/proofow/powbroker/miner"
 )
 
@@ -29,14 +30,14 @@ func benchJob(tb testing.TB) *Job {
 	}
 	return &Job{ID: "1", Assembly: asm, PrevHash: tmpl.PrevHash, Version: tmpl.Version, Bits: tmpl.Bits,
 		NTime: uint32(tmpl.CurTime.Unix()), MinTime: uint32(tmpl.MinTime.Unix()), NetTarget: tmpl.Target(),
-		netTarget: miner.TargetFromBig(tmpl.Target()), roots: make(map[rootKey]chainhash.Hash)}
+		netTarget: miner.TargetFromBig(tmpl.Target()), roots: newRootCache()}
 }
 
 // TestCheckShareMatchesAssembly: the share check's header is the assembled block's
 // header, and the hash it checks is the block hash.
 func TestCheckShareMatchesAssembly(t *testing.T) {
 	j := benchJob(t)
-	b := &Broker{}
+	b := &Broker{targets: bounded.New[float64, miner.Target](16)}
 	en1, en2 := []byte{0, 0, 0, 7}, []byte{1, 2, 3, 4}
 	w := &Work{Extranonce1: en1, Extranonce2: en2, NTime: j.NTime + 5, Nonce: 12345, ShareDiff: 1e-12}
 	hdr, sum, err := b.checkShare(j, w)
@@ -61,7 +62,7 @@ func TestCheckShareMatchesAssembly(t *testing.T) {
 // root, sha256d, target comparison) next to the baseline of crypto/sha256 applied twice.
 func BenchmarkShareCheck(b *testing.B) {
 	j := benchJob(b)
-	br := &Broker{}
+	br := &Broker{targets: bounded.New[float64, miner.Target](16)}
 	w := &Work{Extranonce1: []byte{0, 0, 0, 7}, Extranonce2: []byte{1, 2, 3, 4}, NTime: j.NTime, ShareDiff: 1e-12}
 	b.Run("check", func(b *testing.B) {
 		for i := range b.N {

@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
@@ -181,7 +180,7 @@ func (b *Broker) checkShare(job *Job, w *Work) (miner.Header, [32]byte, error) {
 	}
 	hdr := job.Header(w.Extranonce1, w.Extranonce2, version, w.NTime, w.Nonce)
 	sum := miner.Sum(&hdr)
-	target := b.targets.get(w.ShareDiff)
+	target := b.shareTarget(w.ShareDiff)
 	if !target.Meets(&sum) {
 		h := chainhash.Hash(sum)
 		return hdr, sum, problem(KindLowDifficulty, "hash %s reaches difficulty %.6g, below the share difficulty %.6g", h, chain.HashDifficulty(&h), w.ShareDiff)
@@ -189,23 +188,13 @@ func (b *Broker) checkShare(job *Job, w *Work) (miner.Header, [32]byte, error) {
 	return hdr, sum, nil
 }
 
-// targetCache maps share difficulties to targets; sessions use few distinct ones.
-type targetCache struct {
-	mu sync.Mutex
-	m  map[float64]miner.Target
-}
-
-func (c *targetCache) get(d float64) miner.Target {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if t, ok := c.m[d]; ok {
+// shareTarget is the target of a share difficulty, cached: sessions use few distinct ones.
+func (b *Broker) shareTarget(d float64) miner.Target {
+	if t, ok := b.targets.Get(d); ok {
 		return t
 	}
-	if c.m == nil || len(c.m) > 4096 {
-		c.m = make(map[float64]miner.Target)
-	}
 	t := miner.TargetFromBig(chain.DifficultyTarget(d))
-	c.m[d] = t
+	b.targets.Put(d, t)
 	return t
 }
 
@@ -332,20 +321,12 @@ func (b *Broker) newAssignment(ctx context.Context, o *Order) (*Assignment, erro
 	if err := b.store.CreateAssignment(ctx, a); err != nil {
 		return nil, fmt.Errorf("store assignment: %w", err)
 	}
-	b.assignMu.Lock()
-	if len(b.assignments) > 100_000 {
-		clear(b.assignments)
-	}
-	b.assignments[a.ID] = a
-	b.assignMu.Unlock()
+	b.assignments.Put(a.ID, a)
 	return a, nil
 }
 
 func (b *Broker) assignment(ctx context.Context, id string) (*Assignment, error) {
-	b.assignMu.Lock()
-	a, ok := b.assignments[id]
-	b.assignMu.Unlock()
-	if ok {
+	if a, ok := b.assignments.Get(id); ok {
 		return a, nil
 	}
 	if len(id) > 64 {

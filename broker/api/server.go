@@ -20,6 +20,7 @@ import (
 
 	"github.com/btcsuite/btcd/btcutil"
 	"github.com/proofow/powbroker/broker"
+	"github.com/proofow/powbroker/internal/bounded"
 )
 
 // Limits on requests.
@@ -462,10 +463,10 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
 
 // ipLimiter is a token bucket per client IP.
 type ipLimiter struct {
-	mu      sync.Mutex
+	mu      sync.Mutex // guards every bucket
 	rate    float64
 	burst   float64
-	buckets map[string]*bucket
+	buckets *bounded.Map[string, *bucket]
 }
 
 type bucket struct {
@@ -474,21 +475,14 @@ type bucket struct {
 }
 
 func newIPLimiter(rate, burst float64) *ipLimiter {
-	return &ipLimiter{rate: rate, burst: burst, buckets: make(map[string]*bucket)}
+	return &ipLimiter{rate: rate, burst: burst, buckets: bounded.New[string, *bucket](100_000)}
 }
 
 func (l *ipLimiter) allow(ip string) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := time.Now()
-	b, ok := l.buckets[ip]
-	if !ok {
-		if len(l.buckets) > 100_000 {
-			clear(l.buckets)
-		}
-		b = &bucket{tokens: l.burst, last: now}
-		l.buckets[ip] = b
-	}
+	b := l.buckets.GetOrPut(ip, func() *bucket { return &bucket{tokens: l.burst, last: now} })
 	b.tokens = min(l.burst, b.tokens+now.Sub(b.last).Seconds()*l.rate)
 	b.last = now
 	if b.tokens < 1 {
