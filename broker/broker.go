@@ -70,6 +70,7 @@ type Broker struct {
 	refreshNow     chan struct{}
 	targets        *bounded.Map[float64, miner.Target] // share difficulty -> target
 	rebuildMu      sync.Mutex
+	rebuilds       atomic.Uint64 // rebuilds begun (Job.rebuild)
 	rejectMu       sync.Mutex
 	rejectedBy     map[Kind]int64
 }

@@ -40,6 +40,8 @@ type Job struct {
 	Orders  []string
 	Clean   bool // first job on a new tip: earlier jobs are stale
 	Created time.Time
+	// rebuild numbers the rebuild that made the job (Broker.rebuilds when it began).
+	rebuild uint64
 
 	roots *bounded.Map[rootKey, chainhash.Hash] // merkle root per extranonce1‖extranonce2
 
@@ -200,6 +202,47 @@ func (b *Broker) CurrentJob() *Job { return b.jobs.cur() }
 // Job returns a recent job by id, nil when unknown or pruned.
 func (b *Broker) Job(id string) *Job { return b.jobs.get(id) }
 
+// jobWait bounds how long an HTTP request waits for a job that carries its order.
+const jobWait = 10 * time.Second
+
+// WantJob returns the current job when it carries the order; otherwise it asks the
+// refresh loop for a new job now and returns nil (the job feed delivers it). It is the
+// one way to get a job that carries a new order (or one back after a reorg): Stratum
+// sessions call it when their worker authorizes, the HTTP path through jobWith.
+func (b *Broker) WantJob(id string) *Job {
+	if j := b.jobs.cur(); j != nil && j.HasOrder(id) {
+		return j
+	}
+	b.markDirty(true)
+	return nil
+}
+
+// jobWith is WantJob waiting for the refresh: it returns the first job that carries the
+// order or was built after the request (an order the chain refuses stays out of it,
+// parked or failed, and its assignment then shows why), within jobWait.
+func (b *Broker) jobWith(ctx context.Context, id string) (*Job, error) {
+	feed, cancel := b.jobs.subscribe()
+	defer cancel()
+	asked := b.rebuilds.Load()
+	if j := b.WantJob(id); j != nil {
+		return j, nil
+	}
+	timer := time.NewTimer(jobWait)
+	defer timer.Stop()
+	for {
+		select {
+		case j := <-feed:
+			if j.HasOrder(id) || j.rebuild > asked {
+				return j, nil
+			}
+		case <-timer.C:
+			return nil, problem(KindNotReady, "no new job was built for order %s within %s; try again", id, jobWait)
+		case <-ctx.Done():
+			return nil, fmt.Errorf("wait for a job with order %s: %w", id, ctx.Err())
+		}
+	}
+}
+
 // rebuild makes a new job from the backend's template and the active orders, checks
 // it with a proposal, and publishes it.
 func (b *Broker) rebuild(ctx context.Context, clean bool) error {
@@ -207,6 +250,7 @@ func (b *Broker) rebuild(ctx context.Context, clean bool) error {
 	// a newer one.
 	b.rebuildMu.Lock()
 	defer b.rebuildMu.Unlock()
+	n := b.rebuilds.Add(1)
 	tmpl, err := b.backend.Template(ctx)
 	if err != nil {
 		return fmt.Errorf("template: %w", err)
@@ -279,6 +323,7 @@ func (b *Broker) rebuild(ctx context.Context, clean bool) error {
 		Orders:    ids,
 		Clean:     clean,
 		Created:   time.Now(),
+		rebuild:   n,
 		roots:     newRootCache(),
 	}
 	b.jobs.add(j)

@@ -295,16 +295,9 @@ func (b *Broker) newAssignment(ctx context.Context, o *Order) (*Assignment, erro
 	if err := b.Ready(); err != nil {
 		return nil, err
 	}
-	job := b.jobs.cur()
-	if !job.HasOrder(o.ID) {
-		// The order is newer than the job: build one that carries it.
-		b.mu.Lock()
-		b.dirty = false
-		b.mu.Unlock()
-		if err := b.rebuild(ctx, false); err != nil {
-			return nil, fmt.Errorf("job with the new order: %w", err)
-		}
-		job = b.jobs.cur()
+	job, err := b.jobWith(ctx, o.ID)
+	if err != nil {
+		return nil, err
 	}
 	en1, err := b.nextExtranonce1(ctx)
 	if err != nil {

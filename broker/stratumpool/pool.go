@@ -55,9 +55,7 @@ func (p *Pool) Authorize(ctx context.Context, token string) (stratum.Account, er
 	}
 	acc := account(o)
 	if acc.Working {
-		if j := p.b.CurrentJob(); j != nil && !j.HasOrder(o.ID) {
-			p.b.RefreshSoon()
-		}
+		p.b.WantJob(o.ID) // a job that carries the order reaches the session by the feed
 	}
 	return acc, nil
 }
