@@ -15,12 +15,10 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/btcsuite/btcd/btcutil"
 	"github.com/proofow/powbroker/broker"
-	"github.com/proofow/powbroker/internal/bounded"
 )
 
 // Limits on requests.
@@ -40,14 +38,24 @@ type ServerOptions struct {
 	Logger *slog.Logger
 	// RequestsPerSecond per client IP (a token bucket with a burst of 4x); 0 = 200.
 	RequestsPerSecond float64
+	// TokenRequestsPerSecond per order token, whatever the client IP (a burst of 4x);
+	// 0 = RequestsPerSecond.
+	TokenRequestsPerSecond float64
+	// MaxLongPollsPerIP bounds the ?wait= long-polls one client IP has open; 0 = 32.
+	MaxLongPollsPerIP int
+	// Limits bound slow and large requests (zero fields: DefaultLimits).
+	Limits Limits
 }
 
 // Server serves the API over a broker.
 type Server struct {
-	b       *broker.Broker
-	log     *slog.Logger
-	mux     *http.ServeMux
-	limiter *ipLimiter
+	b          *broker.Broker
+	log        *slog.Logger
+	mux        *http.ServeMux
+	ipLimit    *keyedLimiter
+	tokenLimit *keyedLimiter
+	polls      *pollGate
+	limits     Limits
 }
 
 // NewServer returns the API handler.
@@ -60,7 +68,17 @@ func NewServer(b *broker.Broker, opt ServerOptions) *Server {
 	if rps <= 0 {
 		rps = 200
 	}
-	s := &Server{b: b, log: log, mux: http.NewServeMux(), limiter: newIPLimiter(rps, 4*rps)}
+	trps := opt.TokenRequestsPerSecond
+	if trps <= 0 {
+		trps = rps
+	}
+	polls := opt.MaxLongPollsPerIP
+	if polls <= 0 {
+		polls = 32
+	}
+	s := &Server{b: b, log: log, mux: http.NewServeMux(),
+		ipLimit: newKeyedLimiter(rps, int(4*rps)), tokenLimit: newKeyedLimiter(trps, int(4*trps)),
+		polls: &pollGate{max: polls, byKey: make(map[string]int)}, limits: opt.Limits.withDefaults()}
 	s.mux.HandleFunc("POST /v1/quotes", s.handle(s.quote))
 	s.mux.HandleFunc("POST /v1/orders", s.handle(s.createOrder))
 	s.mux.HandleFunc("GET /v1/orders/{id}", s.handle(s.getOrder))
@@ -86,21 +104,35 @@ func NewServer(b *broker.Broker, opt ServerOptions) *Server {
 	return s
 }
 
-// ServeHTTP applies the limits and recovers from panics.
+// Limits returns the server's limits (Serve applies them to the connections).
+func (s *Server) Limits() Limits { return s.limits }
+
+// ServeHTTP applies the limits, recovers from panics, and reads what is left of the
+// body before the answer goes out (see Limits.DrainBytes).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer func() {
 		if v := recover(); v != nil {
 			s.log.Error("panic in handler", "path", r.URL.Path, "panic", v, "stack", string(debug.Stack()))
 			writeProblem(w, r, problemOf(errors.New("panic")))
 		}
+		s.drain(w, r)
 	}()
-	if !s.limiter.allow(clientIP(r)) {
-		p := newProblem(broker.KindSlowDown, "more than the allowed requests per second from %s", clientIP(r))
-		p.RetryAfter = 1
-		writeProblem(w, r, p)
+	s.startBody(w, r)
+	if !s.ipLimit.allow(clientIP(r)) {
+		writeProblem(w, r, slowDown("more than the allowed requests per second from %s", clientIP(r)))
+		return
+	}
+	if tok, err := bearer(r); err == nil && !s.tokenLimit.allow(tokenKey(tok)) {
+		writeProblem(w, r, slowDown("more than the allowed requests per second for this order"))
 		return
 	}
 	s.mux.ServeHTTP(w, r)
+}
+
+func slowDown(format string, args ...any) *Problem {
+	p := newProblem(broker.KindSlowDown, format, args...)
+	p.RetryAfter = 1
+	return p
 }
 
 func clientIP(r *http.Request) string {
@@ -135,16 +167,22 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	writeProblem(w, r, p)
 }
 
-// readBody reads a bounded body; it returns the raw bytes for idempotency hashing.
-func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+// readBody reads a bounded body within the body deadline; it returns the raw bytes
+// for idempotency hashing.
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	if err != nil {
 		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
+		var ne net.Error
+		switch {
+		case errors.As(err, &mbe):
 			return nil, newProblem(broker.KindBodyTooLarge, "the request body is larger than %d bytes", limit)
+		case errors.As(err, &ne) && ne.Timeout():
+			return nil, requestTimeout(s.limits.BodyTimeout)
 		}
 		return nil, newProblem(broker.KindInvalidRequest, "reading the request body: %v", err)
 	}
+	endBody(w)
 	return body, nil
 }
 
@@ -184,7 +222,7 @@ func bearer(r *http.Request) (string, error) {
 }
 
 func (s *Server) quote(w http.ResponseWriter, r *http.Request) error {
-	body, err := readBody(w, r, MaxBodyBytes)
+	body, err := s.readBody(w, r, MaxBodyBytes)
 	if err != nil {
 		return err
 	}
@@ -213,7 +251,7 @@ func (s *Server) quote(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) createOrder(w http.ResponseWriter, r *http.Request) error {
-	body, err := readBody(w, r, MaxBodyBytes)
+	body, err := s.readBody(w, r, MaxBodyBytes)
 	if err != nil {
 		return err
 	}
@@ -266,6 +304,11 @@ func (s *Server) getOrder(w http.ResponseWriter, r *http.Request) error {
 	etag := r.Header.Get("If-None-Match")
 	var v *broker.View
 	if wait > 0 {
+		ip := clientIP(r)
+		if !s.polls.enter(ip) {
+			return slowDown("more than %d long-polls open at once from %s", s.polls.max, ip)
+		}
+		defer s.polls.leave(ip)
 		v, _, err = s.b.WaitOrder(r.Context(), id, token, etag, wait)
 	} else {
 		v, err = s.b.Order(r.Context(), id, token)
@@ -320,7 +363,7 @@ func (s *Server) assignment(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if _, err := readBody(w, r, 1024); err != nil {
+	if _, err := s.readBody(w, r, 1024); err != nil {
 		return err
 	}
 	a, err := s.b.NextAssignment(r.Context(), r.PathValue("id"), token)
@@ -336,7 +379,7 @@ func (s *Server) shares(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	body, err := readBody(w, r, 128<<10)
+	body, err := s.readBody(w, r, 128<<10)
 	if err != nil {
 		return err
 	}
@@ -429,7 +472,7 @@ func blockJSON(b *broker.Block) Block {
 }
 
 func (s *Server) faucet(w http.ResponseWriter, r *http.Request) error {
-	body, err := readBody(w, r, 4096)
+	body, err := s.readBody(w, r, 4096)
 	if err != nil {
 		return err
 	}
@@ -461,46 +504,22 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// ipLimiter is a token bucket per client IP.
-type ipLimiter struct {
-	mu      sync.Mutex // guards every bucket
-	rate    float64
-	burst   float64
-	buckets *bounded.Map[string, *bucket]
-}
-
-type bucket struct {
-	tokens float64
-	last   time.Time
-}
-
-func newIPLimiter(rate, burst float64) *ipLimiter {
-	return &ipLimiter{rate: rate, burst: burst, buckets: bounded.New[string, *bucket](100_000)}
-}
-
-func (l *ipLimiter) allow(ip string) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	now := time.Now()
-	b := l.buckets.GetOrPut(ip, func() *bucket { return &bucket{tokens: l.burst, last: now} })
-	b.tokens = min(l.burst, b.tokens+now.Sub(b.last).Seconds()*l.rate)
-	b.last = now
-	if b.tokens < 1 {
-		return false
-	}
-	b.tokens--
-	return true
-}
-
-// Serve runs the API on ln until ctx ends, then shuts down gracefully.
+// Serve runs the API on ln until ctx ends, then shuts down gracefully. A handler with
+// a Limits method (a *Server) gets its limits applied, any other DefaultLimits. The
+// body timeout is applied per request by the Server, not as the http.Server's
+// ReadTimeout, which would also cut long-polls off (it stays armed while the handler
+// runs, and the server's background read then cancels the request).
 func Serve(ctx context.Context, ln net.Listener, h http.Handler, log *slog.Logger) error {
+	lim := DefaultLimits()
+	if l, ok := h.(interface{ Limits() Limits }); ok {
+		lim = l.Limits()
+	}
 	srv := &http.Server{
 		Handler:           h,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
+		ReadHeaderTimeout: lim.ReadHeaderTimeout,
 		WriteTimeout:      MaxWait + 15*time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    32 << 10,
+		IdleTimeout:       lim.IdleTimeout,
+		MaxHeaderBytes:    lim.MaxHeaderBytes,
 		BaseContext:       func(net.Listener) context.Context { return ctx },
 	}
 	errc := make(chan error, 1)
