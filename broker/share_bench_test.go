@@ -8,8 +8,8 @@ import (
 
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"github.com/btcsuite/btcd/wire"
+	"github.com/proofow/powbroker/broker/internal/bounded"
 	"github.com/proofow/powbroker/chain"
-	"github.com/proofow/powbroker/internal/bounded"
 	"github.com/proofow/powbroker/miner"
 )
 

@@ -8,7 +8,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/proofow/powbroker/internal/bounded"
+	"github.com/proofow/powbroker/broker/internal/bounded"
 	"golang.org/x/time/rate"
 )
 
