@@ -40,9 +40,11 @@ const rpcSegwitHeight = 440
 // loopback. On regtest every share is a block.
 type rpcEnv struct {
 	t      *testing.T
-	btcd   *btcdtest.Node
-	key    *btcdtest.Key // the node's mining key: its mature coinbases are spendable
-	payout *btcdtest.Key // the broker's payout key
+	btcd   *btcdtest.Node // nil on bitcoind
+	nd     testNode       // the node: btcd or bitcoind
+	kind   string         // rpcnode.KindBtcd or KindBitcoind
+	key    *btcdtest.Key  // the node's mining key: its mature coinbases are spendable
+	payout *btcdtest.Key  // the broker's payout key
 	node   *rpcnode.Node
 	store  *store.Store
 	halt   func() // stops the broker and its HTTP server
@@ -51,6 +53,15 @@ type rpcEnv struct {
 	url    string
 	dir    string
 	opt    rpcEnvOptions
+	user   string
+	pass   string
+}
+
+// testNode is what the env needs of a btcdtest or bitcoindtest node.
+type testNode interface {
+	URL() string
+	BestHash() chainhash.Hash
+	Call(out any, method string, params ...any)
 }
 
 type rpcEnvOptions struct {
@@ -92,7 +103,8 @@ func newRPCEnv(t *testing.T, b *btcdtest.Node, opt rpcEnvOptions) *rpcEnv {
 	if opt.url == "" {
 		opt.url = b.URL()
 	}
-	e := &rpcEnv{t: t, btcd: b, key: testKey(t, "miner"), payout: testKey(t, "payout"), dir: t.TempDir(), opt: opt}
+	e := &rpcEnv{t: t, btcd: b, nd: b, kind: rpcnode.KindBtcd, user: b.User, pass: b.Pass,
+		key: testKey(t, "miner"), payout: testKey(t, "payout"), dir: t.TempDir(), opt: opt}
 	e.start()
 	t.Cleanup(e.stop)
 	return e
@@ -105,8 +117,8 @@ func (e *rpcEnv) start() {
 	t.Helper()
 	ctx := context.Background()
 	var err error
-	e.node, err = rpcnode.New(ctx, rpcnode.Config{URL: opt.url, User: e.btcd.User, Pass: e.btcd.Pass, NetName: "regtest",
-		PollInterval: 50 * time.Millisecond, Timeout: opt.timeout, DisableWebsocket: opt.url != e.btcd.URL(), Logger: quiet()})
+	e.node, err = rpcnode.New(ctx, rpcnode.Config{URL: opt.url, User: e.user, Pass: e.pass, Kind: e.kind, NetName: "regtest",
+		PollInterval: 50 * time.Millisecond, Timeout: opt.timeout, DisableWebsocket: opt.url != e.nd.URL(), Logger: quiet()})
 	if err != nil {
 		t.Fatalf("rpcnode: %v", err)
 	}
@@ -157,7 +169,13 @@ func (e *rpcEnv) spend(height int32) *wire.MsgTx {
 // newOrder orders a zero-fee spend of the coinbase at height.
 func (e *rpcEnv) newOrder(height int32) order {
 	e.t.Helper()
-	r, err := e.client.CreateOrder(e.ctx(), encodeTx(e.t, e.spend(height)), "")
+	return e.orderTx(e.spend(height))
+}
+
+// orderTx orders tx.
+func (e *rpcEnv) orderTx(tx *wire.MsgTx) order {
+	e.t.Helper()
+	r, err := e.client.CreateOrder(e.ctx(), encodeTx(e.t, tx), "")
 	if err != nil {
 		e.t.Fatalf("create order: %v", err)
 	}
@@ -233,7 +251,7 @@ type nodeBlock struct {
 func (e *rpcEnv) nodeBlock(hash string) nodeBlock {
 	e.t.Helper()
 	var b nodeBlock
-	e.btcd.Call(&b, "getblock", hash, 1)
+	e.nd.Call(&b, "getblock", hash, 1)
 	return b
 }
 
@@ -241,7 +259,7 @@ func (e *rpcEnv) nodeBlock(hash string) nodeBlock {
 func (e *rpcEnv) waitTipHeight(height int32) {
 	e.t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
-	for e.broker.Tip().Height != height || e.broker.Tip().Hash != e.btcd.BestHash() {
+	for e.broker.Tip().Height != height || e.broker.Tip().Hash != e.nd.BestHash() {
 		if time.Now().After(deadline) {
 			e.t.Fatalf("broker tip %d, want %d", e.broker.Tip().Height, height)
 		}
