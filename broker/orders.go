@@ -387,7 +387,9 @@ type faucet interface {
 }
 
 // Faucet returns a signed transaction paying amount satoshi to a fresh address with
-// the given fee, on test networks whose backend has a faucet.
+// the given fee, on test networks whose backend has a faucet. A transaction spending a
+// coin that an active order spends is never handed out (the backend's faucet keeps its
+// own reservations, which expire); the faucet is asked again.
 func (b *Broker) Faucet(ctx context.Context, amount, fee int64) (*wire.MsgTx, error) {
 	f, ok := b.backend.(faucet)
 	if !ok {
@@ -396,11 +398,21 @@ func (b *Broker) Faucet(ctx context.Context, amount, fee int64) (*wire.MsgTx, er
 	if amount <= 0 || amount > 21_000_000*btcutil.SatoshiPerBitcoin || fee < 0 || fee > btcutil.SatoshiPerBitcoin {
 		return nil, problem(KindInvalidRequest, "amount must be positive and fee between 0 and 1 BTC")
 	}
-	tx, err := f.Faucet(ctx, amount, fee)
-	if err != nil {
-		return nil, &Error{Kind: KindFaucetUnavailable, Detail: err.Error(), Err: err}
+	const attempts = 16
+	for range attempts {
+		tx, err := f.Faucet(ctx, amount, fee)
+		if err != nil {
+			return nil, &Error{Kind: KindFaucetUnavailable, Detail: err.Error(), Err: err}
+		}
+		b.mu.Lock()
+		id, taken := b.spends[tx.TxIn[0].PreviousOutPoint]
+		b.mu.Unlock()
+		if !taken {
+			return tx, nil
+		}
+		b.log.Info("faucet offered a coin an active order spends; asking again", "coin", tx.TxIn[0].PreviousOutPoint.String(), "order", id)
 	}
-	return tx, nil
+	return nil, problem(KindFaucetUnavailable, "the faucet offered %d coins that active orders spend", attempts)
 }
 
 // Status summarises the broker for operators.

@@ -16,6 +16,7 @@ import (
 	"github.com/btcsuite/btcd/txscript"
 	"github.com/proofow/powbroker/broker"
 	"github.com/proofow/powbroker/broker/api"
+	"github.com/proofow/powbroker/chain"
 	"github.com/proofow/powbroker/chain/embedded"
 	"github.com/proofow/powbroker/miner"
 	"github.com/proofow/powbroker/store"
@@ -40,6 +41,8 @@ type env struct {
 	url    string
 	halt   func() // stops the broker and its HTTP server
 	cfg    broker.Config
+	// backend, when set, wraps the chain for the broker.
+	backend func(*embedded.Chain) chain.Backend
 }
 
 func testConfig() broker.Config {
@@ -91,7 +94,11 @@ func (e *env) start() {
 			t.Fatal(err)
 		}
 	}
-	e.broker, err = broker.New(broker.Options{Config: e.cfg, Net: "private", Backend: e.chain, Store: e.store,
+	var backend chain.Backend = e.chain
+	if e.backend != nil {
+		backend = e.backend(e.chain)
+	}
+	e.broker, err = broker.New(broker.Options{Config: e.cfg, Net: "private", Backend: backend, Store: e.store,
 		PayoutScript: payout, TokenKey: key, Logger: quiet()})
 	if err != nil {
 		t.Fatalf("broker: %v", err)

@@ -37,70 +37,107 @@ func txErr(reason chain.TxReason, err error, format string, args ...any) *chain.
 // sequence locks, signature operations, scripts and (unless Config.AcceptNonStandard)
 // btcd's standardness policy. A rejection is a *chain.TxError.
 func (c *Chain) CheckTx(ctx context.Context, msg *wire.MsgTx, pending []*wire.MsgTx) (chain.TxCheck, error) {
-	if msg == nil {
-		return chain.TxCheck{}, txErr(chain.TxInvalid, nil, "no transaction")
+	tx, weight, err := checkTxAlone(msg)
+	if err != nil {
+		return chain.TxCheck{}, err
 	}
-	tx := btcutil.NewTx(msg)
-	txid := *tx.Hash()
-	weight := blockchain.GetTransactionWeight(tx)
-	if weight > maxTxWeight {
-		return chain.TxCheck{}, txErr(chain.TxTooLarge, nil,
-			"transaction weight %d is above %d, the most a block can hold next to its coinbase", weight, maxTxWeight)
-	}
-	if blockchain.IsCoinBase(tx) {
-		return chain.TxCheck{}, txErr(chain.TxInvalid, nil, "a coinbase transaction cannot be submitted")
-	}
-	if err := blockchain.CheckTransactionSanity(tx); err != nil {
-		return chain.TxCheck{}, txErr(chain.TxInvalid, err, "%v", err)
-	}
-
 	if err := c.rlock(ctx); err != nil {
 		return chain.TxCheck{}, err
 	}
 	defer c.mu.RUnlock()
 	best := c.bc.BestSnapshot()
-	nextHeight := best.Height + 1
-
-	region, err := c.txIndex.TxBlockRegion(&txid)
+	segwit, err := c.checkTxPlace(tx, best)
 	if err != nil {
-		return chain.TxCheck{}, fmt.Errorf("embedded: transaction index: %w", err)
+		return chain.TxCheck{}, err
+	}
+	view, fee, err := c.checkTxInputs(tx, pending, best)
+	if err != nil {
+		return chain.TxCheck{}, err
+	}
+	sigOps, err := c.checkTxScripts(tx, view, best, segwit)
+	if err != nil {
+		return chain.TxCheck{}, err
+	}
+	return chain.TxCheck{
+		Txid:      *tx.Hash(),
+		Fee:       fee,
+		VSize:     (weight + 3) / 4,
+		Weight:    weight,
+		SigOpCost: int64(sigOps),
+	}, nil
+}
+
+// checkTxAlone checks what needs no chain: presence, weight, not a coinbase, btcd's
+// sanity rules. It returns the transaction and its weight.
+func checkTxAlone(msg *wire.MsgTx) (*btcutil.Tx, int64, error) {
+	if msg == nil {
+		return nil, 0, txErr(chain.TxInvalid, nil, "no transaction")
+	}
+	tx := btcutil.NewTx(msg)
+	weight := blockchain.GetTransactionWeight(tx)
+	if weight > maxTxWeight {
+		return nil, 0, txErr(chain.TxTooLarge, nil,
+			"transaction weight %d is above %d, the most a block can hold next to its coinbase", weight, maxTxWeight)
+	}
+	if blockchain.IsCoinBase(tx) {
+		return nil, 0, txErr(chain.TxInvalid, nil, "a coinbase transaction cannot be submitted")
+	}
+	if err := blockchain.CheckTransactionSanity(tx); err != nil {
+		return nil, 0, txErr(chain.TxInvalid, err, "%v", err)
+	}
+	return tx, weight, nil
+}
+
+// checkTxPlace checks that tx may go into the next block: not already mined, final,
+// witness data only with segwit active. It returns whether segwit is active. c.mu must
+// be held.
+func (c *Chain) checkTxPlace(tx *btcutil.Tx, best *blockchain.BestState) (bool, error) {
+	msg := tx.MsgTx()
+	nextHeight := best.Height + 1
+	region, err := c.txIndex.TxBlockRegion(tx.Hash())
+	if err != nil {
+		return false, fmt.Errorf("embedded: transaction index: %w", err)
 	}
 	if region != nil {
 		h, _ := c.bc.BlockHeightByHash(region.Hash)
-		return chain.TxCheck{}, txErr(chain.TxAlreadyMined, nil,
-			"transaction %s is already in block %s at height %d", txid, region.Hash, h)
+		return false, txErr(chain.TxAlreadyMined, nil,
+			"transaction %s is already in block %s at height %d", tx.Hash(), region.Hash, h)
 	}
 	if !blockchain.IsFinalizedTransaction(tx, nextHeight, best.MedianTime) {
-		return chain.TxCheck{}, txErr(chain.TxNotFinal, nil,
+		return false, txErr(chain.TxNotFinal, nil,
 			"lock time %d is not reached: the next block has height %d and median time past %d",
 			msg.LockTime, nextHeight, best.MedianTime.Unix())
 	}
 	segwit, err := c.bc.IsDeploymentActive(chaincfg.DeploymentSegwit)
 	if err != nil {
-		return chain.TxCheck{}, fmt.Errorf("embedded: segwit state: %w", err)
+		return false, fmt.Errorf("embedded: segwit state: %w", err)
 	}
 	if msg.HasWitness() && !segwit {
-		return chain.TxCheck{}, txErr(chain.TxInvalid, nil,
+		return false, txErr(chain.TxInvalid, nil,
 			"transaction has witness data but segregated witness is not active for block %d", nextHeight)
 	}
+	return segwit, nil
+}
 
+// checkTxInputs finds the outputs tx spends and checks amounts, coinbase maturity and
+// sequence locks (BIP 68). It returns the inputs and the fee. c.mu must be held.
+func (c *Chain) checkTxInputs(tx *btcutil.Tx, pending []*wire.MsgTx, best *blockchain.BestState) (*blockchain.UtxoViewpoint, int64, error) {
+	nextHeight := best.Height + 1
 	view, err := c.inputsView(tx, pending)
 	if err != nil {
-		return chain.TxCheck{}, err
+		return nil, 0, err
 	}
-
 	fee, err := blockchain.CheckTransactionInputs(tx, nextHeight, view, c.params)
 	if err != nil {
 		var re blockchain.RuleError
 		if errors.As(err, &re) && re.ErrorCode == blockchain.ErrImmatureSpend {
-			return chain.TxCheck{}, txErr(chain.TxImmature, err, "%s", re.Description)
+			return nil, 0, txErr(chain.TxImmature, err, "%s", re.Description)
 		}
-		return chain.TxCheck{}, txErr(chain.TxInvalid, err, "%v", err)
+		return nil, 0, txErr(chain.TxInvalid, err, "%v", err)
 	}
-
 	lock, err := c.bc.CalcSequenceLock(tx, view, true)
 	if err != nil {
-		return chain.TxCheck{}, txErr(chain.TxInvalid, err, "sequence locks: %v", err)
+		return nil, 0, txErr(chain.TxInvalid, err, "sequence locks: %v", err)
 	}
 	if !blockchain.SequenceLockActive(lock, nextHeight, best.MedianTime) {
 		var needs []string
@@ -110,39 +147,36 @@ func (c *Chain) CheckTx(ctx context.Context, msg *wire.MsgTx, pending []*wire.Ms
 		if lock.Seconds >= 0 {
 			needs = append(needs, fmt.Sprintf("a median time past above %d", lock.Seconds))
 		}
-		return chain.TxCheck{}, txErr(chain.TxNotFinal, nil,
+		return nil, 0, txErr(chain.TxNotFinal, nil,
 			"relative lock time (BIP 68) is not reached: an input needs %s; the next block has height %d and median time past %d",
 			strings.Join(needs, " and "), nextHeight, best.MedianTime.Unix())
 	}
+	return view, fee, nil
+}
 
+// checkTxScripts counts signature operations and runs the scripts, then (unless
+// Config.AcceptNonStandard) btcd's standardness policy. It returns the signature
+// operation cost.
+func (c *Chain) checkTxScripts(tx *btcutil.Tx, view *blockchain.UtxoViewpoint, best *blockchain.BestState, segwit bool) (int, error) {
 	sigOps, err := blockchain.GetSigOpCost(tx, false, view, true, segwit)
 	if err != nil {
-		return chain.TxCheck{}, txErr(chain.TxInvalid, err, "counting signature operations: %v", err)
+		return 0, txErr(chain.TxInvalid, err, "counting signature operations: %v", err)
 	}
 	if sigOps > maxTxSigOpCost {
-		return chain.TxCheck{}, txErr(chain.TxTooLarge, nil,
+		return 0, txErr(chain.TxTooLarge, nil,
 			"signature operation cost %d is above %d, the most a block can hold next to its coinbase", sigOps, maxTxSigOpCost)
 	}
-
 	flags := txscript.StandardVerifyFlags
 	if err := blockchain.ValidateTransactionScripts(tx, view, flags, c.sigCache, c.hashCache); err != nil {
-		return chain.TxCheck{}, txErr(chain.TxScript, err, "%s", scriptFailure(msg, view, flags, err))
+		return 0, txErr(chain.TxScript, err, "%s", scriptFailure(tx.MsgTx(), view, flags, err))
 	}
-
 	if !c.cfg.AcceptNonStandard {
-		if err := mempool.CheckTransactionStandard(tx, nextHeight, best.MedianTime,
+		if err := mempool.CheckTransactionStandard(tx, best.Height+1, best.MedianTime,
 			mempool.DefaultMinRelayTxFee, maxTxVersion); err != nil {
-			return chain.TxCheck{}, txErr(chain.TxNonStandard, err, "%v", err)
+			return 0, txErr(chain.TxNonStandard, err, "%v", err)
 		}
 	}
-
-	return chain.TxCheck{
-		Txid:      txid,
-		Fee:       fee,
-		VSize:     (weight + 3) / 4,
-		Weight:    weight,
-		SigOpCost: int64(sigOps),
-	}, nil
+	return sigOps, nil
 }
 
 // inputsView returns the outputs tx spends: from the UTXO set, else from pending

@@ -22,22 +22,39 @@
 //
 // # Storage and the faucet
 //
-// The chain lives in DataDir/<net>/: the ffldb block database (blocks_ffldb) and
-// faucet.key, a WIF private key created once with mode 0600. Unlike the btcd program on
-// regtest, nothing is wiped: Open on the same directory continues at the same tip, and
-// Close flushes btcd's UTXO cache.
+// The chain lives in DataDir/<net>/: the ffldb block database (blocks_ffldb), the
+// journal and faucet.key, a WIF private key created once with mode 0600. Unlike the
+// btcd program on regtest, nothing is wiped: Open on the same directory continues at
+// the same tip.
+//
+// ffldb alone does not survive a crash: it keeps its metadata writes (block index,
+// best state, UTXO set) in memory for up to five minutes, and after a kill it cuts its
+// block files back to the last metadata it wrote, so btcd comes back at an older tip
+// (btcd then downloads the lost blocks from peers, which this chain has none of). The
+// journal (journal.go) closes that gap: every new block is appended and synced before
+// ProcessBlock sees it, every mempool transaction before the mempool takes it and every
+// faucet reservation before Faucet returns. Open lets btcd repair its database as after
+// any unclean shutdown, replays the journal's blocks through ProcessBlock in their
+// first order (the ones the database kept are skipped), closes the database cleanly
+// (which writes btcd's caches) and rewrites the journal from the new tip; Close does
+// the same. So a block ProcessBlock accepted is there after a kill at any moment. A data
+// directory that cannot be recovered (the block database missing or older than the
+// journal's base, a damaged journal record that is not a torn end, a block accepted
+// before and refused on replay) is an error naming what is wrong, never a new chain.
 //
 // The first Open mines block 1, whose coinbase pays the subsidy in 500 equal P2PKH
 // outputs to the faucet key, then mines (to the faucet) until block 1 is mature:
 // 101 blocks on regtest, 2 on the private network. Faucet outputs are legacy P2PKH
 // because segwit only activates at height 432 on regtest and never on the private
 // network in practice. Faucet hands out one mature faucet output per call and never the
-// same one twice while it is unspent (reservations are kept in memory).
+// same one twice while it is unspent, for a day at most (reservationTTL), also across
+// restarts and crashes (the reservations are in the journal).
 //
 // # Transactions
 //
 // The mempool accepts zero-fee transactions; it holds the node's own transactions
-// (AcceptToMempool), not the broker's orders, which the broker adds to its templates
+// (AcceptToMempool, kept in the journal until a block confirms them), not the broker's
+// orders, which the broker adds to its templates
 // itself. CheckTx validates a transaction against the UTXO set plus the outputs of the
 // caller's pending transactions and tells every reason apart (chain.TxReason); the
 // transaction index is what distinguishes an output that never existed from one that

@@ -76,6 +76,7 @@ type Chain struct {
 	dir    string
 
 	db         database.DB
+	journal    *journal
 	bc         *blockchain.BlockChain
 	txIndex    *indexers.TxIndex
 	pool       *mempool.TxPool
@@ -110,8 +111,8 @@ type Chain struct {
 	subs  map[*subscriber]struct{}
 
 	faucetMu sync.Mutex
-	coins    map[wire.OutPoint]faucetCoin // unspent faucet outputs of the main chain
-	reserved map[wire.OutPoint]int32      // handed out by Faucet -> height seen spent (0: not yet)
+	coins    map[wire.OutPoint]faucetCoin  // unspent faucet outputs of the main chain
+	reserved map[wire.OutPoint]reservation // outputs handed out by Faucet
 
 	nonceMu    sync.Mutex
 	extraNonce uint64
@@ -121,8 +122,40 @@ var _ chain.Backend = (*Chain)(nil)
 
 // Open opens the chain in cfg.DataDir/<net>, creating it when it does not exist. A new
 // chain mines its first blocks to the faucet key before Open returns: block 1 pays its
-// coinbase in 500 equal outputs, then blocks are mined until block 1 is spendable.
+// coinbase in 500 equal outputs, then blocks are mined until block 1 is spendable. An
+// existing chain comes back with every block it accepted, also after a crash (see the
+// journal); a data directory whose chain cannot be recovered is an error, never a new
+// chain.
 func Open(ctx context.Context, cfg Config) (*Chain, error) {
+	start := time.Now()
+	c, err := newChain(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.openStorage(ctx); err != nil {
+		c.cancel()
+		c.closeStorage()
+		return nil, err
+	}
+	c.bc.Subscribe(c.onNotification)
+	if err := c.rescanCoins(); err == nil {
+		err = c.initialBlocks(ctx)
+	}
+	if err != nil {
+		c.cancel()
+		c.closeStorage()
+		return nil, err
+	}
+	best := c.bc.BestSnapshot()
+	c.log.Info("embedded chain open", "dir", c.dir, "height", best.Height, "tip", best.Hash.String(),
+		"bits", fmt.Sprintf("%08x", c.params.PowLimitBits), "faucet", c.faucetAddr.String(),
+		"kernel", c.kernel.Name(), "elapsed", time.Since(start).Round(time.Millisecond))
+	return c, nil
+}
+
+// newChain checks cfg, creates the chain's directory and loads (or creates) the faucet
+// key: everything before the databases.
+func newChain(cfg Config) (*Chain, error) {
 	if cfg.DataDir == "" {
 		return nil, errors.New("embedded: no data directory")
 	}
@@ -134,7 +167,6 @@ func Open(ctx context.Context, cfg Config) (*Chain, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	log = log.With("component", "chain/embedded", "net", params.Name)
 	threads := cfg.Threads
 	if threads <= 0 {
 		threads = runtime.NumCPU()
@@ -143,8 +175,6 @@ func Open(ctx context.Context, cfg Config) (*Chain, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("embedded: create data directory: %w", err)
 	}
-	start := time.Now()
-
 	key, err := loadOrCreateKey(filepath.Join(dir, faucetKeyName), params)
 	if err != nil {
 		return nil, err
@@ -157,17 +187,11 @@ func Open(ctx context.Context, cfg Config) (*Chain, error) {
 	if err != nil {
 		return nil, fmt.Errorf("embedded: faucet script: %w", err)
 	}
-
-	db, err := openDB(filepath.Join(dir, dbDirName), params.Net)
-	if err != nil {
-		return nil, err
-	}
 	c := &Chain{
 		cfg:          cfg,
-		log:          log,
+		log:          log.With("component", "chain/embedded", "net", params.Name),
 		params:       params,
 		dir:          dir,
-		db:           db,
 		sigCache:     txscript.NewSigCache(10000),
 		hashCache:    txscript.NewHashCache(10000),
 		timeSource:   blockchain.NewMedianTime(),
@@ -178,22 +202,27 @@ func Open(ctx context.Context, cfg Config) (*Chain, error) {
 		faucetScript: script,
 		subs:         make(map[*subscriber]struct{}),
 		coins:        make(map[wire.OutPoint]faucetCoin),
-		reserved:     make(map[wire.OutPoint]int32),
+		reserved:     make(map[wire.OutPoint]reservation),
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
-	fail := func(err error) (*Chain, error) {
-		c.cancel()
-		if c.bc != nil {
-			_ = c.bc.FlushUtxoCache(blockchain.FlushRequired)
-		}
-		_ = db.Close()
-		return nil, err
-	}
+	return c, nil
+}
 
+// openChain opens the block database (creating it when create is set and it does not
+// exist) and builds btcd's chain, mempool and template generator on it. btcd repairs an
+// unclean shutdown here: ffldb cuts its block files back to its metadata, and the chain
+// rebuilds its UTXO set and transaction index up to its best block.
+func (c *Chain) openChain(ctx context.Context, create bool) error {
+	c.db, c.bc = nil, nil
+	db, err := openDB(filepath.Join(c.dir, dbDirName), c.params.Net, create)
+	if err != nil {
+		return err
+	}
+	c.db = db
 	c.txIndex = indexers.NewTxIndex(db)
 	c.bc, err = blockchain.New(&blockchain.Config{
 		DB:               db,
-		ChainParams:      params,
+		ChainParams:      c.params,
 		TimeSource:       c.timeSource,
 		SigCache:         c.sigCache,
 		HashCache:        c.hashCache,
@@ -202,16 +231,14 @@ func Open(ctx context.Context, cfg Config) (*Chain, error) {
 		Interrupt:        ctx.Done(),
 	})
 	if err != nil {
-		return fail(fmt.Errorf("embedded: open chain in %s: %w", dir, err))
+		return fmt.Errorf("embedded: open chain in %s: %w", c.dir, err)
 	}
 	if g, err := c.bc.BlockHashByHeight(0); err != nil {
-		return fail(fmt.Errorf("embedded: read genesis: %w", err))
-	} else if *g != *params.GenesisHash {
-		return fail(fmt.Errorf("embedded: %s holds a chain with genesis %s, not the %s network's %s (another network or difficulty?)",
-			dir, g, params.Name, params.GenesisHash))
+		return fmt.Errorf("embedded: read genesis: %w", err)
+	} else if *g != *c.params.GenesisHash {
+		return fmt.Errorf("embedded: %s holds a chain with genesis %s, not the %s network's %s (another network or difficulty?)",
+			c.dir, g, c.params.Name, c.params.GenesisHash)
 	}
-	c.bc.Subscribe(c.onNotification)
-
 	c.pool = mempool.New(&mempool.Config{
 		Policy: mempool.Policy{
 			MaxTxVersion:         2,
@@ -223,7 +250,7 @@ func Open(ctx context.Context, cfg Config) (*Chain, error) {
 			MaxSigOpCostPerTx:    blockchain.MaxBlockSigOpsCost / 4,
 			MinRelayTxFee:        0, // zero-fee transactions are the product
 		},
-		ChainParams:    params,
+		ChainParams:    c.params,
 		FetchUtxoView:  c.bc.FetchUtxoView,
 		BestHeight:     func() int32 { return c.bc.BestSnapshot().Height },
 		MedianTimePast: func() time.Time { return c.bc.BestSnapshot().MedianTime },
@@ -239,33 +266,22 @@ func Open(ctx context.Context, cfg Config) (*Chain, error) {
 		BlockMaxSize:      blockchain.MaxBlockBaseSize - 1000,
 		BlockPrioritySize: mempool.DefaultBlockPrioritySize,
 		TxMinFreeFee:      0,
-	}, params, c.pool, c.bc, c.timeSource, c.sigCache, c.hashCache)
-
-	if err := c.rescanCoins(); err != nil {
-		return fail(err)
-	}
-	if err := c.initialBlocks(ctx); err != nil {
-		return fail(err)
-	}
-	best := c.bc.BestSnapshot()
-	log.Info("embedded chain open", "dir", dir, "height", best.Height, "tip", best.Hash.String(),
-		"bits", fmt.Sprintf("%08x", params.PowLimitBits), "faucet", addr.String(),
-		"kernel", c.kernel.Name(), "elapsed", time.Since(start).Round(time.Millisecond))
-	return c, nil
+	}, c.params, c.pool, c.bc, c.timeSource, c.sigCache, c.hashCache)
+	return nil
 }
 
-// openDB opens the ffldb database at path, creating it the first time.
-func openDB(path string, net wire.BitcoinNet) (database.DB, error) {
-	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
-		db, err := database.Create("ffldb", path, net)
+// openDB opens the ffldb database at path; with create, it creates one that does not
+// exist (also when a crash cut its creation short).
+func openDB(path string, net wire.BitcoinNet, create bool) (database.DB, error) {
+	db, err := database.Open("ffldb", path, net)
+	var dbErr database.Error
+	if err != nil && create && errors.As(err, &dbErr) && dbErr.ErrorCode == database.ErrDbDoesNotExist {
+		db, err = database.Create("ffldb", path, net)
 		if err != nil {
 			return nil, fmt.Errorf("embedded: create block database %s: %w", path, err)
 		}
 		return db, nil
-	} else if err != nil {
-		return nil, fmt.Errorf("embedded: block database %s: %w", path, err)
 	}
-	db, err := database.Open("ffldb", path, net)
 	if err != nil {
 		return nil, fmt.Errorf("embedded: open block database %s: %w", path, err)
 	}
@@ -305,17 +321,23 @@ func (c *Chain) initialBlocks(ctx context.Context) error {
 	return nil
 }
 
-// Close flushes the UTXO cache, closes the database and ends every Tips channel. It is
-// safe to call more than once.
+// Close writes btcd's caches to the block database and closes it, rewrites the journal
+// without the blocks the database now holds, and ends every Tips channel. It is safe to
+// call more than once.
 func (c *Chain) Close() error {
 	c.closeOnce.Do(func() {
 		c.cancel()
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		c.closed = true
-		err := c.bc.FlushUtxoCache(blockchain.FlushRequired)
-		if cerr := c.db.Close(); err == nil {
-			err = cerr
+		tip := c.bc.BestSnapshot()
+		txs := c.mempoolInOrder()
+		err := c.closeDB()
+		if err == nil {
+			err = c.rewriteJournal(tip, txs)
+		}
+		if cerr := c.journal.close(); err == nil && cerr != nil {
+			err = fmt.Errorf("chain journal: %w", cerr)
 		}
 		if err != nil {
 			c.closeErr = fmt.Errorf("embedded: close: %w", err)
@@ -459,8 +481,22 @@ func (c *Chain) SubmitBlock(ctx context.Context, block *wire.MsgBlock) error {
 // processLocked runs ProcessBlock and then what follows every change of the best
 // chain: the mempool, the faucet's coins and the Tips subscribers. c.mu must be held
 // for writing.
+//
+// A block is in the journal (synced) before ProcessBlock sees it, so that every block
+// ProcessBlock accepts is still there after a crash at any moment.
 func (c *Chain) processLocked(b *btcutil.Block) (isMain, isOrphan bool, err error) {
+	journaled, err := c.journalBlock(b)
+	if err != nil {
+		return false, false, err
+	}
 	isMain, isOrphan, err = c.bc.ProcessBlock(b, blockchain.BFNone)
+	if journaled && err == nil && !isOrphan {
+		// Not synced: it only tells a replay that a refusal then is damage; the next
+		// synced record or Close writes it.
+		if jerr := c.journal.append(recAccepted, b.Hash()[:], false); jerr != nil {
+			c.log.Error("chain journal", "err", jerr)
+		}
+	}
 	c.afterProcess()
 	return isMain, isOrphan, err
 }
@@ -617,7 +653,8 @@ func (c *Chain) TxStatus(ctx context.Context, txid chainhash.Hash, hint chainhas
 }
 
 // AcceptToMempool checks tx like CheckTx and adds it to the node's mempool, so that
-// templates and Generate include it.
+// templates and Generate include it. The transaction is in the journal before it is
+// added: after a crash, Open puts it back until a block confirms it.
 func (c *Chain) AcceptToMempool(ctx context.Context, tx *wire.MsgTx) error {
 	if _, err := c.CheckTx(ctx, tx, nil); err != nil {
 		return err
@@ -626,6 +663,9 @@ func (c *Chain) AcceptToMempool(ctx context.Context, tx *wire.MsgTx) error {
 		return err
 	}
 	defer c.mu.RUnlock()
+	if err := c.journalTx(tx); err != nil {
+		return err
+	}
 	if _, err := c.pool.ProcessTransaction(btcutil.NewTx(tx), false, false, 0); err != nil {
 		return &chain.TxError{Reason: chain.TxInvalid, Message: "mempool refused it: " + err.Error(), Err: err}
 	}

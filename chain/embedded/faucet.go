@@ -8,6 +8,7 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/btcsuite/btcd/btcec/v2"
 	"github.com/btcsuite/btcd/btcutil"
@@ -24,6 +25,22 @@ const minChange = 1000
 // reservationDepth is how many blocks a faucet reservation is kept after its coin was
 // seen spent, in case a reorganization unspends it.
 const reservationDepth = 100
+
+// reservationTTL is how long a faucet output handed out stays reserved while it is not
+// spent in the chain: a faucet transaction nobody used must not lock its coin forever.
+// (The broker also never hands out a coin one of its active orders spends.)
+const reservationTTL = 24 * time.Hour
+
+// reservation is a faucet output handed out by Faucet.
+type reservation struct {
+	at      time.Time // when it was handed out
+	spentAt int32     // height of the block that spent it, 0 while unspent
+}
+
+// taken tells whether the reservation still holds its coin at now.
+func (r reservation) taken(now time.Time) bool {
+	return r.spentAt > 0 || now.Sub(r.at) < reservationTTL
+}
 
 // faucetCoin is an unspent output paying the faucet key.
 type faucetCoin struct {
@@ -93,8 +110,8 @@ func (c *Chain) rescanCoins() error {
 func (c *Chain) trackCoins(b *btcutil.Block) {
 	c.faucetMu.Lock()
 	defer c.faucetMu.Unlock()
-	for op, spentAt := range c.reserved {
-		if spentAt > 0 && b.Height()-spentAt > reservationDepth {
+	for op, r := range c.reserved {
+		if r.spentAt > 0 && b.Height()-r.spentAt > reservationDepth {
 			delete(c.reserved, op)
 		}
 	}
@@ -105,8 +122,9 @@ func (c *Chain) trackCoins(b *btcutil.Block) {
 				delete(c.coins, op)
 				// A reservation outlives the spend: a reorganization may unspend the
 				// coin while the faucet transaction is still out there.
-				if _, ok := c.reserved[op]; ok {
-					c.reserved[op] = b.Height()
+				if r, ok := c.reserved[op]; ok {
+					r.spentAt = b.Height()
+					c.reserved[op] = r
 				}
 			}
 		}
@@ -123,7 +141,9 @@ func (c *Chain) trackCoins(b *btcutil.Block) {
 // Faucet returns a signed transaction that pays amount satoshi to a fresh address,
 // sends the change back to the faucet and pays exactly fee satoshi (0 is allowed). It
 // spends one mature faucet output that no earlier Faucet call handed out while it is
-// still unspent. The transaction is not put in the mempool.
+// still unspent (for reservationTTL at most). Reservations are in the journal before
+// the transaction is returned, so they hold across restarts and crashes. The
+// transaction is not put in the mempool.
 func (c *Chain) Faucet(ctx context.Context, amount, fee int64) (*wire.MsgTx, error) {
 	key, err := btcec.NewPrivateKey()
 	if err != nil {
@@ -184,9 +204,10 @@ func (c *Chain) FaucetTo(ctx context.Context, pkScript []byte, amount, fee int64
 		found  bool
 		mature int
 	)
+	now := time.Now()
 	for _, op := range ops {
 		k := c.coins[op]
-		if _, taken := c.reserved[op]; taken {
+		if r, ok := c.reserved[op]; ok && r.taken(now) {
 			continue
 		}
 		if k.coinbase && nextHeight-k.height < maturity {
@@ -218,7 +239,10 @@ func (c *Chain) FaucetTo(ctx context.Context, pkScript []byte, amount, fee int64
 		return nil, fmt.Errorf("embedded: sign faucet transaction: %w", err)
 	}
 	tx.TxIn[0].SignatureScript = sig
-	c.reserved[pick] = 0
+	if err := c.journal.append(recReserve, encodeReservation(pick, now), true); err != nil {
+		return nil, fmt.Errorf("embedded: faucet reservation not recorded: %w", err)
+	}
+	c.reserved[pick] = reservation{at: now}
 	c.log.Debug("faucet", "txid", tx.TxHash().String(), "spends", pick.String(), "amount", amount, "fee", fee)
 	return tx, nil
 }
@@ -233,9 +257,10 @@ func (c *Chain) FaucetBalance(ctx context.Context) (total, available int64, err 
 	nextHeight := c.bc.BestSnapshot().Height + 1
 	c.faucetMu.Lock()
 	defer c.faucetMu.Unlock()
+	now := time.Now()
 	for op, k := range c.coins {
 		total += k.value
-		if _, taken := c.reserved[op]; taken {
+		if r, ok := c.reserved[op]; ok && r.taken(now) {
 			continue
 		}
 		if k.coinbase && nextHeight-k.height < int32(c.params.CoinbaseMaturity) {
