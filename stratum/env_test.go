@@ -4,26 +4,22 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"math/big"
 	"net"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/btcsuite/btcd/blockchain"
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
-	"github.com/btcsuite/btcd/txscript"
 	"github.com/btcsuite/btcd/wire"
 	"github.com/proofow/powbroker/broker"
+	"github.com/proofow/powbroker/broker/brokertest"
 	"github.com/proofow/powbroker/broker/stratumpool"
 	"github.com/proofow/powbroker/chain"
 	"github.com/proofow/powbroker/chain/embedded"
@@ -35,9 +31,9 @@ import (
 // Test network: blocks need about 2^16 hashes, shares 2^8 (difficulty 2^-24), orders
 // 16 shares, so a test mines shares that are not blocks, and blocks when it wants them.
 const (
-	testBits      = 0x1f00ffff
-	testShareDiff = 1.0 / (1 << 24)
-	testMinWork   = 16 * testShareDiff
+	testBits      = brokertest.Bits
+	testShareDiff = brokertest.ShareDiff
+	testMinWork   = brokertest.MinWork
 )
 
 type env struct {
@@ -51,21 +47,9 @@ type env struct {
 	done   chan struct{}
 }
 
-func quiet() *slog.Logger {
-	if os.Getenv("POWBROKER_TEST_LOG") != "" {
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	return slog.New(slog.NewTextHandler(io.Discard, nil))
-}
+func quiet() *slog.Logger { return brokertest.Quiet() }
 
-func testBrokerConfig() broker.Config {
-	return broker.Config{
-		Pricing:         broker.Pricing{MinWork: testMinWork},
-		ShareDifficulty: testShareDiff,
-		Confirmations:   2,
-		RefreshInterval: broker.Duration(200 * time.Millisecond),
-	}
-}
+func testBrokerConfig() broker.Config { return brokertest.Config() }
 
 // testStratumConfig: fixed share difficulty unless a test changes it (vardiff reacts
 // only after 10 minutes), short timeouts.
@@ -89,38 +73,13 @@ type envOpts struct {
 
 func newEnv(t testing.TB, o envOpts) *env {
 	t.Helper()
-	if o.bits == 0 {
-		o.bits = testBits
-	}
-	if o.broker == (broker.Config{}) {
-		o.broker = testBrokerConfig()
-	}
 	if o.stratum.Logger == nil {
 		o.stratum = testStratumConfig()
 	}
 	e := &env{t: t}
 	ctx := context.Background()
-	dir := t.TempDir()
-	var err error
-	e.chain, err = embedded.Open(ctx, embedded.Config{DataDir: dir, Net: "private", PrivateBits: o.bits, Logger: quiet(), Threads: 2})
-	if err != nil {
-		t.Fatalf("open chain: %v", err)
-	}
-	e.store, err = store.Open(ctx, filepath.Join(dir, "broker.sqlite"), store.Options{Logger: quiet()})
-	if err != nil {
-		t.Fatalf("open store: %v", err)
-	}
-	payout, err := txscript.PayToAddrScript(e.chain.FaucetAddress())
-	if err != nil {
-		t.Fatal(err)
-	}
-	key := make([]byte, 32)
-	_, _ = rand.Read(key)
-	e.broker, err = broker.New(broker.Options{Config: o.broker, Net: "private", Backend: e.chain, Store: e.store,
-		PayoutScript: payout, TokenKey: key, Logger: quiet()})
-	if err != nil {
-		t.Fatalf("broker: %v", err)
-	}
+	be := brokertest.Open(t, t.TempDir(), brokertest.Options{Bits: o.bits, Config: o.broker, Threads: 2})
+	e.chain, e.store, e.broker = be.Chain, be.Store, be.Broker
 	if err := e.broker.Start(ctx); err != nil {
 		t.Fatalf("broker start: %v", err)
 	}
@@ -509,19 +468,8 @@ func findShares(t testing.TB, j *job, en1 []byte, n int, block bool, versionBits
 	shareT := miner.TargetFromBig(chain.DifficultyTarget(diff))
 	netT := miner.TargetFromBig(blockchain.CompactToBig(j.n.Bits))
 	var out []share
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	_, _ = miner.Best().Scan(ctx, &hdr, *start, 1<<30, &shareT, func(f miner.Found) {
-		if len(out) >= n || netT.Meets(&f.Hash) != block {
-			return
-		}
+	for _, f := range brokertest.Scan(t, miner.Best(), &hdr, *start, 1<<30, &shareT, &netT, n, block) {
 		out = append(out, share{j: j, en2: en2, nonce: f.Nonce, version: version, bits: versionBits & mask, hash: f.Hash})
-		if len(out) >= n {
-			cancel()
-		}
-	})
-	if len(out) < n {
-		t.Fatalf("found %d of %d shares", len(out), n)
 	}
 	*start = out[len(out)-1].nonce + 1
 	return out

@@ -2,32 +2,28 @@ package api_test
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"io"
 	"log/slog"
 	"net"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/btcsuite/btcd/txscript"
 	"github.com/proofow/powbroker/broker"
 	"github.com/proofow/powbroker/broker/api"
+	"github.com/proofow/powbroker/broker/brokertest"
 	"github.com/proofow/powbroker/chain"
 	"github.com/proofow/powbroker/chain/embedded"
 	"github.com/proofow/powbroker/miner"
 	"github.com/proofow/powbroker/store"
 )
 
-// Test network: blocks need about 2^16 hashes, shares 2^8, orders 16 shares, so a
-// test can mine shares that are not blocks and blocks when it wants them.
+// The test network (brokertest): blocks need about 2^16 hashes, shares 2^8, orders 16
+// shares, so a test can mine shares that are not blocks and blocks when it wants them.
 const (
-	testBits      = 0x1f00ffff
-	testShareDiff = 1.0 / (1 << 24)
-	testMinWork   = 16 * testShareDiff
+	testBits      = brokertest.Bits
+	testShareDiff = brokertest.ShareDiff
+	testMinWork   = brokertest.MinWork
 )
 
 // env is a real broker: embedded chain, SQLite file, HTTP server on loopback.
@@ -45,14 +41,7 @@ type env struct {
 	backend func(*embedded.Chain) chain.Backend
 }
 
-func testConfig() broker.Config {
-	return broker.Config{
-		Pricing:         broker.Pricing{MinWork: testMinWork},
-		ShareDifficulty: testShareDiff,
-		Confirmations:   2,
-		RefreshInterval: broker.Duration(200 * time.Millisecond),
-	}
-}
+func testConfig() broker.Config { return brokertest.Config() }
 
 func newEnv(t testing.TB, cfg broker.Config) *env {
 	t.Helper()
@@ -61,48 +50,17 @@ func newEnv(t testing.TB, cfg broker.Config) *env {
 	return e
 }
 
-func quiet() *slog.Logger {
-	if os.Getenv("POWBROKER_TEST_LOG") != "" {
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	return slog.New(slog.NewTextHandler(io.Discard, nil))
-}
+func quiet() *slog.Logger { return brokertest.Quiet() }
 
 // start opens everything on e.dir (again, after stop: a restart).
 func (e *env) start() {
 	t := e.t
-	ctx := context.Background()
-	var err error
-	e.chain, err = embedded.Open(ctx, embedded.Config{DataDir: e.dir, Net: "private", PrivateBits: testBits, Logger: quiet(), Threads: 1})
-	if err != nil {
-		t.Fatalf("open chain: %v", err)
-	}
-	e.store, err = store.Open(ctx, filepath.Join(e.dir, "broker.sqlite"), store.Options{Logger: quiet()})
-	if err != nil {
-		t.Fatalf("open store: %v", err)
-	}
-	payout, err := txscript.PayToAddrScript(e.chain.FaucetAddress())
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyPath := filepath.Join(e.dir, "token.key")
-	key, err := os.ReadFile(keyPath)
-	if err != nil {
-		key = make([]byte, 32)
-		_, _ = rand.Read(key)
-		if err := os.WriteFile(keyPath, key, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	var backend chain.Backend = e.chain
+	o := brokertest.Options{Config: e.cfg}
 	if e.backend != nil {
-		backend = e.backend(e.chain)
+		o.Backend = e.backend
 	}
-	e.broker, err = broker.New(broker.Options{Config: e.cfg, Net: "private", Backend: backend, Store: e.store,
-		PayoutScript: payout, TokenKey: key, Logger: quiet()})
-	if err != nil {
-		t.Fatalf("broker: %v", err)
-	}
+	be := brokertest.Open(t, e.dir, o)
+	e.chain, e.store, e.broker = be.Chain, be.Store, be.Broker
 	e.client, e.url, e.halt = serveBroker(t, e.broker)
 	t.Cleanup(e.stop)
 }
@@ -166,19 +124,8 @@ func nonces(t *testing.T, a *api.Assignment, n int, blocks bool) []uint32 {
 		t.Fatal(err)
 	}
 	var out []uint32
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	_, _ = miner.Portable().Scan(ctx, &h, a.NonceStart, a.NonceCount, &share, func(f miner.Found) {
-		if len(out) >= n || netT.Meets(&f.Hash) != blocks {
-			return
-		}
+	for _, f := range brokertest.Scan(t, miner.Portable(), &h, a.NonceStart, a.NonceCount, &share, &netT, n, blocks) {
 		out = append(out, f.Nonce)
-		if len(out) >= n {
-			cancel()
-		}
-	})
-	if len(out) < n {
-		t.Fatalf("found %d of %d nonces", len(out), n)
 	}
 	return out
 }

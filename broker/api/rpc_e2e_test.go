@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -23,6 +22,7 @@ import (
 	"github.com/btcsuite/btcd/wire"
 	"github.com/proofow/powbroker/broker"
 	"github.com/proofow/powbroker/broker/api"
+	"github.com/proofow/powbroker/broker/brokertest"
 	"github.com/proofow/powbroker/chain"
 	"github.com/proofow/powbroker/chain/rpcnode"
 	"github.com/proofow/powbroker/chain/rpcnode/btcdtest"
@@ -126,10 +126,7 @@ func (e *rpcEnv) start() {
 	if opt.wrap != nil {
 		backend = opt.wrap(e.node)
 	}
-	e.store, err = store.Open(ctx, filepath.Join(e.dir, "broker.sqlite"), store.Options{Logger: quiet()})
-	if err != nil {
-		t.Fatalf("open store: %v", err)
-	}
+	e.store = brokertest.OpenStore(t, e.dir)
 	e.broker, err = broker.New(broker.Options{Config: opt.cfg, Net: "regtest", Backend: backend, Store: e.store,
 		PayoutScript: e.payout.PkScript, TokenKey: []byte("0123456789abcdef0123456789abcdef"), Logger: quiet()})
 	if err != nil {
