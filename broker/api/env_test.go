@@ -55,11 +55,7 @@ func quiet() *slog.Logger { return brokertest.Quiet() }
 // start opens everything on e.dir (again, after stop: a restart).
 func (e *env) start() {
 	t := e.t
-	o := brokertest.Options{Config: e.cfg}
-	if e.backend != nil {
-		o.Backend = e.backend
-	}
-	be := brokertest.Open(t, e.dir, o)
+	be := brokertest.Open(t, e.dir, brokertest.Options{Config: e.cfg, Backend: e.backend})
 	e.chain, e.store, e.broker = be.Chain, be.Store, be.Broker
 	e.client, e.url, e.halt = serveBroker(t, e.broker)
 	t.Cleanup(e.stop)
