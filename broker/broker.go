@@ -32,6 +32,9 @@ type Options struct {
 	// TokenKey derives order tokens (HMAC); keep it secret and stable across restarts.
 	TokenKey []byte
 	Logger   *slog.Logger
+	// ObserveShare, when set, sees how long each share took on the share path, from
+	// arrival to its durable verdict (metrics).
+	ObserveShare func(d time.Duration)
 }
 
 // Broker is the stratifier. Create it with New and run it with Run.
@@ -43,6 +46,11 @@ type Broker struct {
 	payout  []byte
 	key     []byte
 	log     *slog.Logger
+	// observeShare sees each share's time on the share path (nil: not measured).
+	observeShare func(time.Duration)
+	// tipSeen is when the current tip was first seen (unix nanoseconds), the start of
+	// its clean job's tip-to-notify latency.
+	tipSeen atomic.Int64
 	jobs    *jobBook
 	started time.Time
 
@@ -110,7 +118,7 @@ func New(opt Options) (*Broker, error) {
 	}
 	b := &Broker{
 		cfg: cfg, net: opt.Net, backend: opt.Backend, store: opt.Store,
-		payout: opt.PayoutScript, key: opt.TokenKey, log: log,
+		payout: opt.PayoutScript, key: opt.TokenKey, log: log, observeShare: opt.ObserveShare,
 		jobs: newJobBook(), active: make(map[string]*activeOrder),
 		spends: make(map[wire.OutPoint]string), byTxid: make(map[chainhash.Hash]string), assignments: bounded.New[string, *Assignment](100_000),
 		targets: bounded.New[float64, miner.Target](4096),

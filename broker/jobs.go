@@ -42,6 +42,9 @@ type Job struct {
 	Created time.Time
 	// rebuild numbers the rebuild that made the job (Broker.rebuilds when it began).
 	rebuild uint64
+	// TipSeen is when the broker learnt of the tip a clean job is built on (zero when
+	// not clean or unknown): the start of the tip-to-notify latency.
+	TipSeen time.Time
 
 	roots *bounded.Map[rootKey, chainhash.Hash] // merkle root per extranonce1‖extranonce2
 
@@ -325,6 +328,9 @@ func (b *Broker) rebuild(ctx context.Context, clean bool) error {
 		Created:   time.Now(),
 		rebuild:   n,
 		roots:     newRootCache(),
+	}
+	if seen := b.tipSeen.Load(); clean && seen != 0 {
+		j.TipSeen = time.Unix(0, seen)
 	}
 	b.jobs.add(j)
 	b.log.Debug("new job", "job", j.ID, "height", j.Height, "orders", len(ids), "clean", clean)

@@ -16,6 +16,7 @@ import (
 // orders whose inputs another transaction spent fail, mined orders gain confirmations.
 // Then a clean job goes out.
 func (b *Broker) handleTip(ctx context.Context, ev chain.TipEvent) {
+	b.tipSeen.Store(time.Now().UnixNano())
 	b.mu.Lock()
 	b.tip = ev.Tip
 	b.mu.Unlock()

@@ -68,6 +68,10 @@ func (e *ShareError) Unwrap() error { return e.Problem }
 // the network target, reject stale jobs, record it durably (duplicates by header
 // hash) and credit the order. It returns only after the share is durable.
 func (b *Broker) SubmitWork(ctx context.Context, w Work) (ShareResult, error) {
+	if b.observeShare != nil {
+		start := time.Now()
+		defer func() { b.observeShare(time.Since(start)) }()
+	}
 	j, err := b.judge(ctx, w)
 	var res ShareResult
 	if err == nil {
@@ -348,6 +352,7 @@ type ShareOutcome struct {
 // SubmitShares checks a batch of nonces found in HTTP assignments of one order; it
 // also serves as the poll: the view is the order after the batch.
 func (b *Broker) SubmitShares(ctx context.Context, id, token string, posts []SharePost) ([]ShareOutcome, *View, error) {
+	start := time.Now()
 	o, err := b.Authorize(ctx, id, token)
 	if err != nil {
 		return nil, nil, err
@@ -375,6 +380,12 @@ func (b *Broker) SubmitShares(ctx context.Context, id, token string, posts []Sha
 		for k, i := range ready {
 			out[i].Result, out[i].Err = b.settle(ctx, js[k], results[k], errs[k])
 			b.count(out[i].Result, out[i].Err)
+		}
+	}
+	if b.observeShare != nil {
+		d := time.Since(start)
+		for range posts {
+			b.observeShare(d)
 		}
 	}
 	o, err = b.store.Order(ctx, id)

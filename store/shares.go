@@ -227,7 +227,11 @@ func (w *shareWriter) run() {
 		}
 		timer.Stop()
 
+		started := time.Now()
 		resps = w.commit(batch, resps[:0])
+		if w.s.opt.ObserveCommit != nil {
+			w.s.opt.ObserveCommit(len(batch), time.Since(started))
+		}
 		for i, r := range batch {
 			r.resp <- resps[i]
 			batch[i] = shareReq{}

@@ -34,6 +34,8 @@ type Options struct {
 	GroupDelay time.Duration // max wait to fill a share group (default 2ms; negative: no wait, commit what is queued)
 	GroupMax   int           // max shares per group commit (default 2000)
 	Logger     *slog.Logger  // default slog.Default()
+	// ObserveCommit, when set, sees every share group commit: its size and duration.
+	ObserveCommit func(shares int, d time.Duration)
 }
 
 // Store is the SQLite persistence of the broker. All methods are safe for concurrent use.

@@ -1,6 +1,9 @@
 package stratum
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // Pool is what the server needs from the business behind it. Errors that a miner
 // should see are *Error values (their code goes into the reply); any other error is
@@ -43,6 +46,8 @@ type Job struct {
 	NetDifficulty   float64 // share difficulties are capped at it
 	// Carries tells whether the job's block includes the account's transaction.
 	Carries func(account string) bool
+	// TipSeen, on a clean job, is when the pool learnt of its tip (zero: unknown).
+	TipSeen time.Time
 }
 
 // Share is a submitted share as the server hands it to the pool.

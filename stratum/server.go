@@ -8,9 +8,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -53,6 +53,9 @@ type Config struct {
 	// ResumeTTL is how long a disconnected session's extranonce1 stays resumable.
 	ResumeTTL time.Duration
 	Logger    *slog.Logger
+	// ObserveTipNotify, when set, sees for each clean job the time from the pool
+	// learning of its tip to mining.notify queued to every session (metrics).
+	ObserveTipNotify func(time.Duration)
 }
 
 // DefaultConfig returns the defaults.
@@ -154,13 +157,6 @@ type resumable struct {
 	ntime uint32
 }
 
-// Stats counts what the server did.
-type Stats struct {
-	Sessions int
-	Accepted uint64
-	Rejected uint64
-}
-
 // Server is a Stratum v1 server. Create it with NewServer and run it with Serve.
 type Server struct {
 	cfg  Config
@@ -178,7 +174,8 @@ type Server struct {
 	ctx      context.Context
 	wg       sync.WaitGroup
 
-	accepted, rejected atomic.Uint64
+	counts  counters
+	summary rejectSummary
 }
 
 // NewServer returns a server for the pool.
@@ -198,9 +195,27 @@ func (s *Server) Config() Config { return s.cfg }
 // Stats reports the server's counters.
 func (s *Server) Stats() Stats {
 	s.mu.Lock()
-	n := len(s.sessions)
+	all := make([]*session, 0, len(s.sessions))
+	for ss := range s.sessions {
+		all = append(all, ss)
+	}
 	s.mu.Unlock()
-	return Stats{Sessions: n, Accepted: s.accepted.Load(), Rejected: s.rejected.Load()}
+	st := Stats{Sessions: len(all)}
+	s.counts.fill(&st)
+	var diffs []float64
+	for _, ss := range all {
+		ss.mu.Lock()
+		st.Workers += len(ss.workers)
+		if ss.subscribed {
+			diffs = append(diffs, ss.vd.diff)
+		}
+		ss.mu.Unlock()
+	}
+	if len(diffs) > 0 {
+		slices.Sort(diffs)
+		st.DifficultyMin, st.DifficultyMax, st.DifficultyMedian = diffs[0], diffs[len(diffs)-1], diffs[len(diffs)/2]
+	}
+	return st
 }
 
 // Serve accepts miners on ln until ctx ends, then tells every miner to reconnect,
@@ -285,11 +300,13 @@ func (s *Server) admit(ctx context.Context, conn net.Conn) {
 	if len(s.sessions) >= s.cfg.MaxConns || s.perIP[ip] >= s.cfg.MaxConnsPerIP {
 		total, per := len(s.sessions), s.perIP[ip]
 		s.mu.Unlock()
+		s.counts.connsRefused.Add(1)
 		s.log.Debug("stratum connection refused", "remote", conn.RemoteAddr(), "total", total, "from_ip", per)
 		_ = conn.Close()
 		return
 	}
 	ss := newSession(s, conn, ip)
+	s.counts.connsAccepted.Add(1)
 	s.sessions[ss] = struct{}{}
 	s.perIP[ip]++
 	s.wg.Add(1)
@@ -381,6 +398,9 @@ func (s *Server) setJob(j *Job) {
 	for _, ss := range all {
 		ss.newJob(pj)
 	}
+	if j.Clean && !j.TipSeen.IsZero() && s.cfg.ObserveTipNotify != nil {
+		s.cfg.ObserveTipNotify(time.Since(j.TipSeen))
+	}
 }
 
 func (s *Server) currentJob() *preparedJob {
@@ -420,6 +440,7 @@ func (s *Server) housekeeping(ctx context.Context) {
 			for _, ss := range all {
 				ss.tick(now)
 			}
+			s.summarize(now)
 		}
 	}
 }
@@ -564,4 +585,36 @@ func workerToken(name string) string {
 		return name[:i]
 	}
 	return name
+}
+
+// summarize logs at info, at most once a minute, the submits and authorizations
+// refused since the last summary; each is logged at debug where it happens.
+func (s *Server) summarize(now time.Time) {
+	if now.Sub(s.summary.last) < time.Minute {
+		return
+	}
+	var st Stats
+	s.counts.fill(&st)
+	if st.Rejected != s.summary.prevR || st.AuthorizeFailed != s.summary.prevA {
+		s.log.Info("stratum refusals", "rejected_submits", st.Rejected-s.summary.prevR,
+			"authorize_failures", st.AuthorizeFailed-s.summary.prevA, "rejected_total", st.Rejected, "by_code", formatCounts(st.RejectedBy))
+	}
+	s.summary = rejectSummary{last: now, prevR: st.Rejected, prevA: st.AuthorizeFailed}
+}
+
+// formatCounts renders counts as "21=3 24=20", sorted by key.
+func formatCounts(m map[string]uint64) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	var b strings.Builder
+	for i, k := range keys {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		fmt.Fprintf(&b, "%s=%d", k, m[k])
+	}
+	return b.String()
 }

@@ -473,6 +473,13 @@ func TestOrderPaid(t *testing.T) {
 	if r := c2.call("mining.authorize", o.token, "x"); r.code() != 24 || !strings.Contains(r.errText(), "is paid") {
 		t.Fatalf("authorize for a paid order: %s", r.raw)
 	}
+	// The refusals are counted: the submit for the paid order under code 24 and as
+	// order-done, the authorize as a failure.
+	st := e.srv.Stats()
+	if st.Accepted != 16 || st.RejectedBy["24"] != 1 || st.RejectedBy[stratum.ReasonOrderDone] != 1 || st.Rejected != 1 ||
+		st.AuthorizeFailed != 1 || st.Sessions != 2 || st.Workers != 1 || st.ConnsAccepted != 2 || st.DifficultyMax <= 0 {
+		t.Fatalf("stats %+v", st)
+	}
 }
 
 // TestJobRefreshAndVardiff: a session that saw no new job for JobRefresh gets the

@@ -358,12 +358,12 @@ func parseSuggested(pass string) float64 {
 
 func (ss *session) handleAuthorize(ctx context.Context, req *Request) {
 	if len(req.Params) < 1 {
-		ss.replyErr(req, Errorf(CodeOther, "mining.authorize needs a worker name"))
+		ss.refuseAuthorize(req, Errorf(CodeOther, "mining.authorize needs a worker name"))
 		return
 	}
 	name, ok := paramString(req.Params[0])
 	if !ok || name == "" || len(name) > 256 {
-		ss.replyErr(req, Errorf(CodeOther, "the worker name must be a non-empty string"))
+		ss.refuseAuthorize(req, Errorf(CodeOther, "the worker name must be a non-empty string"))
 		return
 	}
 	pass := ""
@@ -375,7 +375,7 @@ func (ss *session) handleAuthorize(ctx context.Context, req *Request) {
 	full := len(ss.workers) >= maxWorkers
 	ss.mu.Unlock()
 	if full && !known {
-		ss.replyErr(req, Errorf(CodeOther, "at most %d workers on one connection", maxWorkers))
+		ss.refuseAuthorize(req, Errorf(CodeOther, "at most %d workers on one connection", maxWorkers))
 		return
 	}
 	token := workerToken(name)
@@ -383,15 +383,15 @@ func (ss *session) handleAuthorize(ctx context.Context, req *Request) {
 	if err != nil {
 		var se *Error
 		if errors.As(err, &se) {
-			ss.replyErr(req, se)
+			ss.refuseAuthorize(req, se)
 			return
 		}
 		ss.srv.log.Error("stratum authorize", "err", err)
-		ss.replyErr(req, Errorf(CodeOther, "authorization failed: internal error, try again"))
+		ss.refuseAuthorize(req, Errorf(CodeOther, "authorization failed: internal error, try again"))
 		return
 	}
 	if !acc.Working {
-		ss.replyErr(req, &Error{Code: CodeUnauthorized, Message: acc.Message})
+		ss.refuseAuthorize(req, &Error{Code: CodeUnauthorized, Message: acc.Message})
 		return
 	}
 	ss.mu.Lock()
@@ -406,6 +406,13 @@ func (ss *session) handleAuthorize(ctx context.Context, req *Request) {
 	ss.activateLocked()
 	ss.mu.Unlock()
 	ss.srv.watch(ss, acc, token)
+}
+
+// refuseAuthorize answers mining.authorize with an error and counts it.
+func (ss *session) refuseAuthorize(req *Request, e *Error) {
+	ss.srv.counts.authFailed.Add(1)
+	ss.srv.log.Debug("stratum authorize refused", "remote", ss.conn.RemoteAddr(), "code", e.Code, "message", e.Message)
+	ss.replyErr(req, e)
 }
 
 func (ss *session) hasWorkingLocked() bool {
@@ -496,6 +503,9 @@ func (ss *session) tick(now time.Time) {
 		return
 	}
 	_, changed := ss.vd.tick(now)
+	if changed {
+		ss.srv.counts.retargets.Add(1)
+	}
 	if changed || now.Sub(ss.lastNotify) >= ss.srv.cfg.JobRefresh {
 		if j := ss.srv.currentJob(); j != nil {
 			ss.sendJobLocked(j, false)
@@ -514,25 +524,21 @@ func (ss *session) handleSubmit(ctx context.Context, req *Request) {
 	authorized, subscribed := len(ss.workers) > 0, ss.subscribed
 	ss.mu.Unlock()
 	if !authorized {
-		ss.srv.rejected.Add(1)
-		ss.replyErr(req, Errorf(CodeUnauthorized, "unauthorized: send mining.authorize with your order token first"))
+		ss.rejectSubmit(req, Errorf(CodeUnauthorized, "unauthorized: send mining.authorize with your order token first"), false)
 		return
 	}
 	if !subscribed {
-		ss.srv.rejected.Add(1)
-		ss.replyErr(req, Errorf(CodeNotSubscribed, "not subscribed: send mining.subscribe first"))
+		ss.rejectSubmit(req, Errorf(CodeNotSubscribed, "not subscribed: send mining.subscribe first"), false)
 		return
 	}
 	sub, err := ParseSubmit(req.Params)
 	if err != nil {
-		ss.srv.rejected.Add(1)
-		ss.replyErr(req, err.(*Error))
+		ss.rejectSubmit(req, err.(*Error), false)
 		return
 	}
-	share, serr := ss.shareFor(sub)
+	share, serr, done := ss.shareFor(sub)
 	if serr != nil {
-		ss.srv.rejected.Add(1)
-		ss.replyErr(req, serr)
+		ss.rejectSubmit(req, serr, done)
 		return
 	}
 	ss.sem <- struct{}{}
@@ -542,59 +548,71 @@ func (ss *session) handleSubmit(ctx context.Context, req *Request) {
 	}()
 }
 
-// shareFor turns a parsed submit into a pool share, judged by what the session sent.
-func (ss *session) shareFor(sub *Submit) (Share, *Error) {
+// rejectSubmit answers a submit with an error and counts it; orderDone marks a
+// submit for an account that no longer takes shares.
+func (ss *session) rejectSubmit(req *Request, e *Error, orderDone bool) {
+	ss.srv.counts.reject(e.Code, orderDone)
+	ss.srv.log.Debug("stratum submit rejected", "remote", ss.conn.RemoteAddr(), "code", e.Code, "message", e.Message)
+	ss.replyErr(req, e)
+}
+
+// shareFor turns a parsed submit into a pool share, judged by what the session sent;
+// orderDone reports a submit for an account that takes no more shares.
+func (ss *session) shareFor(sub *Submit) (share Share, e *Error, orderDone bool) {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
 	id, ok := ss.workers[sub.Worker]
 	if !ok {
-		return Share{}, Errorf(CodeUnauthorized, "worker %q is not authorized on this connection", sub.Worker)
+		return Share{}, Errorf(CodeUnauthorized, "worker %q is not authorized on this connection", sub.Worker), false
 	}
 	if st := ss.accounts[id]; !st.acc.Working {
-		return Share{}, &Error{Code: CodeUnauthorized, Message: st.acc.Message}
+		return Share{}, &Error{Code: CodeUnauthorized, Message: st.acc.Message}, true
 	}
 	sj := ss.lookupLocked(sub.JobID)
 	if sj == nil {
-		return Share{}, Errorf(CodeStale, "job %q not found (stale)", sub.JobID)
+		return Share{}, Errorf(CodeStale, "job %q not found (stale)", sub.JobID), false
 	}
 	if len(sub.Extranonce2) != sj.job.Extranonce2Size {
-		return Share{}, Errorf(CodeOther, "extranonce2 must be %d bytes, got %d", sj.job.Extranonce2Size, len(sub.Extranonce2))
+		return Share{}, Errorf(CodeOther, "extranonce2 must be %d bytes, got %d", sj.job.Extranonce2Size, len(sub.Extranonce2)), false
 	}
 	version := sj.job.Version
 	if sub.HasVersion {
 		if sub.VersionBits&^ss.mask != 0 {
-			return Share{}, Errorf(CodeOther, "version bits %08x outside the negotiated mask %08x", sub.VersionBits, ss.mask)
+			return Share{}, Errorf(CodeOther, "version bits %08x outside the negotiated mask %08x", sub.VersionBits, ss.mask), false
 		}
 		version = RollVersion(version, sub.VersionBits, ss.mask)
 	}
 	return Share{
 		Account: id, Worker: sub.Worker, JobID: sj.job.ID, Extranonce1: sj.en1, Extranonce2: sub.Extranonce2,
 		NTime: sub.NTime, Nonce: sub.Nonce, Version: version, Difficulty: sj.diff,
-	}, nil
+	}, nil, false
 }
 
 // check hands a share to the pool, answers, and runs vardiff on accepted shares.
 func (ss *session) check(ctx context.Context, req *Request, share Share) {
 	res, err := ss.srv.pool.Submit(ctx, share)
 	if err != nil {
-		ss.srv.rejected.Add(1)
 		var se *Error
 		if !errors.As(err, &se) {
 			ss.srv.log.Error("stratum submit", "err", err)
 			se = Errorf(CodeOther, "share not checked: internal error")
 		}
-		ss.replyErr(req, se)
+		ss.rejectSubmit(req, se, se.Code == CodeUnauthorized)
 		if se.Code == CodeUnauthorized {
 			ss.accountDone(Account{ID: share.Account, Message: se.Message})
 		}
 		return
 	}
-	ss.srv.accepted.Add(1)
+	ss.srv.counts.accepted.Add(1)
 	ss.mu.Lock()
 	if req.HasID() {
 		ss.enqueueLocked(appendResult(nil, req.ID, true))
 	}
-	if _, changed := ss.vd.share(time.Now()); changed && ss.active {
+	_, changed := ss.vd.share(time.Now())
+	if changed {
+		ss.srv.counts.retargets.Add(1)
+	}
+	if changed && ss.active {
 		if j := ss.srv.currentJob(); j != nil {
 			ss.sendJobLocked(j, false)
 		}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/btcsuite/btcd/btcutil"
 	"github.com/proofow/powbroker/broker"
+	"github.com/proofow/powbroker/metrics"
 )
 
 // Limits on requests.
@@ -45,6 +46,9 @@ type ServerOptions struct {
 	MaxLongPollsPerIP int
 	// Limits bound slow and large requests (zero fields: DefaultLimits).
 	Limits Limits
+	// Metrics serves GET /metrics; nil serves a registry of the broker's figures
+	// with the Go and process collectors (metrics.New and WatchBroker).
+	Metrics http.Handler
 }
 
 // Server serves the API over a broker.
@@ -93,7 +97,12 @@ func NewServer(b *broker.Broker, opt ServerOptions) *Server {
 		writeJSON(w, http.StatusOK, map[string]bool{"ok": true})
 	})
 	s.mux.HandleFunc("GET /readyz", s.handle(s.readyz))
-	s.mux.HandleFunc("GET /metrics", s.handle(s.metrics))
+	if opt.Metrics == nil {
+		m := metrics.New()
+		m.WatchBroker(b)
+		opt.Metrics = m.Handler()
+	}
+	s.mux.Handle("GET /metrics", opt.Metrics)
 	s.mux.HandleFunc("GET /v1/openapi.json", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(openAPI)

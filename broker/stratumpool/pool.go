@@ -72,7 +72,7 @@ func Job(j *broker.Job) *stratum.Job {
 		ID: j.ID, PrevHash: j.PrevHash, Coinb1: j.Assembly.Coinb1, Coinb2: j.Assembly.Coinb2,
 		Version: uint32(j.Version) &^ stratum.DefaultVersionMask, Bits: j.Bits, NTime: j.NTime,
 		Extranonce2Size: j.Assembly.Extranonce2Size, Clean: j.Clean, NetDifficulty: j.NetworkDifficulty(),
-		Carries: j.HasOrder,
+		Carries: j.HasOrder, TipSeen: j.TipSeen,
 	}
 	sj.Branch = make([][32]byte, len(j.Assembly.Branch))
 	for i, h := range j.Assembly.Branch {

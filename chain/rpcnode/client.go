@@ -77,6 +77,8 @@ type client struct {
 	nextID    atomic.Uint64
 	maxBody   int64
 	transport *http.Transport
+	// observe, when set, sees every request's method, duration and error.
+	observe func(method string, d time.Duration, err error)
 }
 
 func newClient(url, user, pass, version string, timeout time.Duration) *client {
@@ -118,7 +120,11 @@ func (c *client) call(ctx context.Context, method string, out any, params ...any
 }
 
 // callRaw performs one request and returns the raw result ("null" included).
-func (c *client) callRaw(ctx context.Context, method string, params ...any) (json.RawMessage, error) {
+func (c *client) callRaw(ctx context.Context, method string, params ...any) (_ json.RawMessage, err error) {
+	if c.observe != nil {
+		start := time.Now()
+		defer func() { c.observe(method, time.Since(start), err) }()
+	}
 	if params == nil {
 		params = []any{}
 	}

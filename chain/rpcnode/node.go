@@ -49,6 +49,8 @@ type Config struct {
 	// leaving tip changes to polling alone. Bitcoin Core never uses the websocket.
 	DisableWebsocket bool
 	Logger           *slog.Logger
+	// ObserveRPC, when set, sees every request's method, duration and error (metrics).
+	ObserveRPC func(method string, d time.Duration, err error)
 }
 
 // Node is a chain.Backend backed by a btcd or bitcoind node over JSON-RPC.
@@ -132,6 +134,7 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		mempool: make(map[chainhash.Hash][]wire.OutPoint),
 		window:  defaultWindow, walkLimit: defaultWalkLimit,
 	}
+	n.rpc.observe = cfg.ObserveRPC
 	var genesis string
 	if err := n.rpc.call(ctx, "getblockhash", &genesis, 0); err != nil {
 		n.rpc.close()

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -217,35 +218,61 @@ func TestCommands(t *testing.T) {
 	}
 }
 
-// TestMisuse: every misuse prints one line and exits 2.
+// TestMisuse: every misuse prints one line that says what is wrong and exits 2.
 func TestMisuse(t *testing.T) {
 	pb, pm := binaries(t)
 	cases := []struct {
 		bin  string
 		args []string
+		want string // in the message, when given
 	}{
-		{pb, []string{"bogus"}},
-		{pb, []string{"serve", "--net", "mainnet", "--datadir", t.TempDir()}},
-		{pb, []string{"serve", "--net", "private"}},
-		{pb, []string{"serve", "--datadir", t.TempDir(), "--http", "nope"}},
-		{pb, []string{"serve", "--datadir", t.TempDir(), "--private-bits", "zz"}},
-		{pb, []string{"serve", "--datadir", t.TempDir(), "--config", "/does/not/exist.json"}},
-		{pb, []string{"tx", "submit"}},
-		{pb, []string{"tx", "status", "ord_x"}},
-		{pb, []string{"tx", "wait", "ord_x", "--token", "t", "--until", "sideways"}},
-		{pb, []string{"tx", "quote", "--api", "ftp://x", "00"}},
-		{pb, []string{"faucet", "--amount", "-1"}},
-		{pb, []string{"faucet", "--fee", "x"}},
-		{pb, []string{"demo", "--net", "mainnet"}},
-		{pm, []string{"api", "--order", "x"}},
-		{pm, []string{"api", "--order", "x", "--token", "t", "--threads", "0"}},
-		{pm, []string{"scan", "--header", "00"}},
+		{pb, []string{"bogus"}, `unknown command "bogus"`},
+		{pb, []string{"serv"}, `unknown command "serv" for "powbroker" (did you mean serve?)`},
+		{pb, []string{"serve", "--net", "mainnet", "--datadir", t.TempDir()}, "--net must be regtest or private"},
+		{pb, []string{"serve", "--net", "private"}, "--datadir is required"},
+		{pb, []string{"serve", "--datadir", t.TempDir(), "--http", "nope"}, `--http "nope"`},
+		{pb, []string{"serve", "--datadir", t.TempDir(), "--private-bits", "zz"}, "--private-bits"},
+		{pb, []string{"serve", "--datadir", t.TempDir(), "--config", "/does/not/exist.json"}, "config /does/not/exist.json"},
+		{pb, []string{"serve", "extra"}, `serve takes no arguments, got "extra"`},
+		{pb, []string{"tx", "quote"}, "tx quote: missing the transaction (HEX, or - to read it from stdin)"},
+		{pb, []string{"tx", "submit"}, "tx submit: missing the transaction"},
+		{pb, []string{"tx", "status"}, "tx status: missing the order ID"},
+		{pb, []string{"tx", "wait", "a", "b"}, `tx wait: unexpected argument "b"`},
+		{pb, []string{"tx", "status", "ord_x"}, "--token is required (or env POWBROKER_TOKEN)"},
+		{pb, []string{"tx", "wait", "ord_x", "--token", "t", "--until", "sideways"}, "--until must be paid, mined or confirmed"},
+		{pb, []string{"tx", "quote", "--api", "ftp://x", "00"}, "--api"},
+		{pb, []string{"faucet", "--amount", "-1"}, "--amount must be a positive number of BTC"},
+		{pb, []string{"faucet", "--amount-sat", "0"}, "--amount-sat must be a positive number of satoshi"},
+		{pb, []string{"faucet", "--amount", "0.1", "--amount-sat", "5"}, "not both"},
+		{pb, []string{"faucet", "--fee", "x"}, "--fee"},
+		{pb, []string{"demo", "--net", "mainnet"}, "--net must be private or regtest"},
+		{pb, []string{"demo", "--kernel", "gpu"}, `--kernel "gpu": this CPU runs `},
+		{pb, []string{"version", "x"}, "version takes no arguments"},
+		{pm, []string{"api", "--order", "x"}, "--order and --token are required (or env POWBROKER_TOKEN)"},
+		{pm, []string{"api", "--order", "x", "--token", "t", "--threads", "0"}, "--threads must be between 1 and 1024"},
+		{pm, []string{"api", "--order", "x", "--token", "t", "--kernel", "gpu"}, `--kernel "gpu": this CPU runs `},
+		{pm, []string{"stratum", "--url", "stratum+tcp://127.0.0.1:1"}, "--url and --token are required (or env POWBROKER_TOKEN)"},
+		{pm, []string{"stratum", "--url", "stratum+tcp://127.0.0.1:1", "--token", "t", "--threads", "0"}, "--threads must be"},
+		{pm, []string{"scan", "--header", "00"}, ""},
+		{pm, []string{"apu"}, "(did you mean api?)"},
 	}
 	for _, c := range cases {
 		r := run(t, "", c.bin, c.args...)
 		lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
-		if r.code != 2 || len(lines) != 1 || lines[0] == "" {
-			t.Errorf("%s %v: exit %d, stderr %q; want exit 2 and one line", filepath.Base(c.bin), c.args, r.code, r.stderr)
+		name := filepath.Base(c.bin)
+		if r.code != 2 || len(lines) != 1 || lines[0] == "" || !strings.HasPrefix(lines[0], name+": ") {
+			t.Errorf("%s %v: exit %d, stderr %q; want exit 2 and one line", name, c.args, r.code, r.stderr)
+			continue
+		}
+		if !strings.Contains(lines[0], c.want) {
+			t.Errorf("%s %v: %q does not say %q", name, c.args, lines[0], c.want)
+		}
+		// One style: no line breaks folded into "; ", no part said twice.
+		parts := strings.Split(strings.TrimPrefix(lines[0], name+": "), ": ")
+		for i := 1; i < len(parts); i++ {
+			if slices.Contains(parts[:i], parts[i]) || strings.Contains(parts[i], "; ") {
+				t.Errorf("%s %v: %q repeats itself or is folded", name, c.args, lines[0])
+			}
 		}
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/btcsuite/btcd/btcutil"
 	"github.com/btcsuite/btcd/chaincfg"
@@ -25,6 +26,7 @@ import (
 	"github.com/proofow/powbroker/chain/embedded"
 	"github.com/proofow/powbroker/chain/rpcnode"
 	"github.com/proofow/powbroker/cmd/internal/cli"
+	"github.com/proofow/powbroker/metrics"
 	"github.com/proofow/powbroker/store"
 	"github.com/proofow/powbroker/stratum"
 )
@@ -186,12 +188,14 @@ type daemon struct {
 	stratum *stratum.Server // nil without --stratum
 	sln     net.Listener
 	log     *slog.Logger
+	metrics *metrics.Metrics
+	dirLock *os.File // held while the daemon runs on the datadir
 }
 
 // openDaemon opens the embedded chain, the store and the broker, and binds the HTTP
 // port. The broker has its first job when it returns.
 func openDaemon(ctx context.Context, cfg daemonConfig, log *slog.Logger) (*daemon, error) {
-	d := &daemon{log: log}
+	d := &daemon{log: log, metrics: metrics.New()}
 	if err := d.open(ctx, cfg); err != nil {
 		d.close()
 		return nil, err
@@ -200,35 +204,83 @@ func openDaemon(ctx context.Context, cfg daemonConfig, log *slog.Logger) (*daemo
 }
 
 func (d *daemon) open(ctx context.Context, cfg daemonConfig) (err error) {
-	log := d.log
 	bits, err := cfg.privateBits()
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return fmt.Errorf("datadir: %w", err)
+	// The listeners first, then the datadir: a busy port fails in a moment and
+	// creates nothing.
+	if err := d.listen(cfg); err != nil {
+		return err
 	}
-	var params *chaincfg.Params
-	var defaultPayout btcutil.Address
+	if d.dirLock, err = lockDataDir(cfg.DataDir); err != nil {
+		return err
+	}
+	params, defaultPayout, err := d.openChain(ctx, cfg, bits)
+	if err != nil {
+		return err
+	}
+	return d.openBroker(ctx, cfg, params, defaultPayout)
+}
+
+// listen binds the HTTP and Stratum listeners.
+func (d *daemon) listen(cfg daemonConfig) (err error) {
+	if d.ln, err = listenFlag("--http", cfg.HTTP); err != nil {
+		return err
+	}
+	if cfg.Stratum != "" {
+		if d.sln, err = listenFlag("--stratum", cfg.Stratum); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// listenFlag binds addr, saying in one line what is wrong when it cannot.
+func listenFlag(flag, addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	switch {
+	case err == nil:
+		return ln, nil
+	case errors.Is(err, syscall.EADDRINUSE):
+		return nil, fmt.Errorf("%s %s: the address is already in use (another powbroker or another program listens there; choose another with %s)", flag, addr, flag)
+	case errors.Is(err, syscall.EACCES):
+		return nil, fmt.Errorf("%s %s: permission denied (ports below 1024 need privileges)", flag, addr)
+	case errors.Is(err, syscall.EADDRNOTAVAIL):
+		return nil, fmt.Errorf("%s %s: no interface of this host has that address", flag, addr)
+	}
+	return nil, fmt.Errorf("%s %s: %w", flag, addr, err)
+}
+
+// openChain opens the embedded chain or connects to the node.
+func (d *daemon) openChain(ctx context.Context, cfg daemonConfig, bits uint32) (*chaincfg.Params, btcutil.Address, error) {
+	var err error
 	if cfg.Chain == "rpc" {
 		d.node, err = rpcnode.New(ctx, rpcnode.Config{URL: cfg.RPC.URL, User: cfg.RPC.User, Pass: cfg.RPC.Pass,
-			Kind: cfg.RPC.Kind, NetName: cfg.Net, Logger: log.With("component", "rpcnode")})
+			Kind: cfg.RPC.Kind, NetName: cfg.Net, Logger: d.log, ObserveRPC: d.metrics.ObserveRPC})
 		if err != nil {
-			return fmt.Errorf("node at %s: %w", cfg.RPC.URL, err)
+			return nil, nil, fmt.Errorf("node at %s: %w", cfg.RPC.URL, err)
 		}
-		d.backend, params = d.node, d.node.Params()
-	} else {
-		d.chain, err = embedded.Open(ctx, embedded.Config{DataDir: cfg.DataDir, Net: cfg.Net, PrivateBits: bits, Logger: log.With("component", "chain")})
-		if err != nil {
-			return fmt.Errorf("embedded chain: %w", err)
-		}
-		d.backend, params, defaultPayout = d.chain, d.chain.Params(), d.chain.FaucetAddress()
+		d.backend = d.node
+		return d.node.Params(), nil, nil
 	}
+	d.chain, err = embedded.Open(ctx, embedded.Config{DataDir: cfg.DataDir, Net: cfg.Net, PrivateBits: bits, Logger: d.log})
+	if err != nil {
+		return nil, nil, fmt.Errorf("embedded chain: %w", err)
+	}
+	d.backend = d.chain
+	return d.chain.Params(), d.chain.FaucetAddress(), nil
+}
+
+// openBroker opens the store and the broker on the chain, and makes the HTTP and
+// Stratum servers.
+func (d *daemon) openBroker(ctx context.Context, cfg daemonConfig, params *chaincfg.Params, defaultPayout btcutil.Address) (err error) {
+	log := d.log
 	sub := cfg.Net
 	if cfg.Chain == "rpc" {
 		sub = "rpc-" + cfg.Net
 	}
-	d.store, err = store.Open(ctx, filepath.Join(cfg.DataDir, sub, "powbroker.sqlite"), store.Options{Logger: log.With("component", "store")})
+	d.store, err = store.Open(ctx, filepath.Join(cfg.DataDir, sub, "powbroker.sqlite"), store.Options{Logger: log.With("component", "store"), ObserveCommit: d.metrics.ObserveCommit})
 	if err != nil {
 		return fmt.Errorf("store: %w", err)
 	}
@@ -242,7 +294,7 @@ func (d *daemon) open(ctx context.Context, cfg daemonConfig) (err error) {
 	}
 	d.broker, err = broker.New(broker.Options{
 		Config: cfg.Broker, Net: cfg.Net, Backend: d.backend, Store: d.store,
-		PayoutScript: payout, TokenKey: key, Logger: log.With("component", "broker"),
+		PayoutScript: payout, TokenKey: key, Logger: log.With("component", "broker"), ObserveShare: d.metrics.ObserveShare,
 	})
 	if err != nil {
 		return cli.Usagef("%v", err)
@@ -250,11 +302,8 @@ func (d *daemon) open(ctx context.Context, cfg daemonConfig) (err error) {
 	if err := d.broker.Start(ctx); err != nil {
 		return err
 	}
-	d.server = api.NewServer(d.broker, api.ServerOptions{Logger: log.With("component", "api")})
-	d.ln, err = net.Listen("tcp", cfg.HTTP)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", cfg.HTTP, err)
-	}
+	d.metrics.WatchBroker(d.broker)
+	d.server = api.NewServer(d.broker, api.ServerOptions{Logger: log.With("component", "api"), Metrics: d.metrics.Handler()})
 	if cfg.Stratum != "" {
 		t := cfg.StratumTuning
 		start := t.StartDifficulty
@@ -265,11 +314,9 @@ func (d *daemon) open(ctx context.Context, cfg daemonConfig) (err error) {
 			StartDifficulty: start, MinDifficulty: t.MinDifficulty, MaxDifficulty: t.MaxDifficulty,
 			TargetShareInterval: t.ShareInterval.D(), MaxConns: t.MaxConns, MaxConnsPerIP: t.MaxConnsPerIP,
 			IdleTimeout: t.IdleTimeout.D(), RequestsPerSecond: t.RequestsPerSecond,
-			Logger: log.With("component", "stratum"),
+			Logger: log.With("component", "stratum"), ObserveTipNotify: d.metrics.ObserveTipNotify,
 		})
-		if d.sln, err = net.Listen("tcp", cfg.Stratum); err != nil {
-			return fmt.Errorf("listen on %s: %w", cfg.Stratum, err)
-		}
+		d.metrics.WatchStratum(d.stratum.Stats)
 	}
 	return nil
 }
@@ -323,6 +370,9 @@ func (d *daemon) close() {
 	}
 	if d.node != nil {
 		_ = d.node.Close()
+	}
+	if d.dirLock != nil {
+		_ = d.dirLock.Close()
 	}
 }
 

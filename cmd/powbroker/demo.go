@@ -65,7 +65,7 @@ func newDemoCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "demo",
 		Short: "Run the whole loop on a fresh embedded chain: faucet, orders over HTTP, workers, blocks",
-		Args:  cobra.NoArgs,
+		Args:  cli.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if netName != "private" && netName != "regtest" {
 				return cli.Usagef("--net must be private or regtest, not %q", netName)

@@ -16,6 +16,12 @@ func newRoot() *cobra.Command {
 		Short: "Pay for getting a Bitcoin transaction mined with proof of work",
 	}
 	root.AddCommand(newServeCmd(), newDemoCmd(), newTxCmd(), newFaucetCmd())
+	for _, c := range root.Commands() {
+		if c.Name() == "serve" || c.Name() == "demo" {
+			c.PreRunE = func(*cobra.Command, []string) error { return needCgo() }
+		}
+	}
+	cli.AddVersion(root)
 	return root
 }
 

@@ -187,6 +187,16 @@ func TestServeRPC(t *testing.T) {
 	if code := getJSON(t, url+"/readyz", &rz); code != http.StatusOK {
 		t.Fatalf("readyz right after the ready line: %d %v", code, rz)
 	}
+	// Node requests are timed per method.
+	if resp, err := http.Get(url + "/metrics"); err != nil {
+		t.Fatal(err)
+	} else {
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if !strings.Contains(string(body), `powbroker_node_rpc_seconds_count{method="getblocktemplate",outcome="ok"}`) {
+			t.Fatalf("metrics lack the node RPC histogram:\n%s", body)
+		}
+	}
 
 	tx, err := miner.Spend(0, nil, node.CoinbaseAt(1))
 	if err != nil {

@@ -30,7 +30,7 @@ func newServeCmd() *cobra.Command {
 --chain rpc), the SQLite store and the HTTP API.
 When it listens it prints one line to stdout: {"ready":true,"http":"HOST:PORT"}, with
 "stratum":"HOST:PORT" added when --stratum is given.`,
-		Args: cobra.NoArgs,
+		Args: cli.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			final := daemonConfig{HTTP: cli.DefaultHTTP}
 			if configFile != "" {

@@ -2,7 +2,10 @@ package main
 
 import (
 	"encoding/json"
+	"io"
+	"net/http"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -66,6 +69,7 @@ func TestServeStratum(t *testing.T) {
 			t.Fatalf("powminer %v: %+v", args, r)
 		}
 	}
+	checkMetrics(t, url)
 	if code := wait(true); code != 0 {
 		t.Fatalf("serve exited %d; stderr %s", code, errb)
 	}
@@ -73,4 +77,54 @@ func TestServeStratum(t *testing.T) {
 	if code := wait2(false); line != "" || code != 2 {
 		t.Fatalf("serve --stratum nope: line %q exit %d", line, code)
 	}
+}
+
+// checkMetrics: the daemon's /metrics carries the Go, process and build series, the
+// latency histograms fed by the share path and the store, the Stratum figures, and no
+// placeholder series.
+func checkMetrics(t *testing.T, url string) {
+	t.Helper()
+	resp, err := http.Get(url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	text := string(body)
+	for _, want := range []string{
+		"\ngo_goroutines ", "\nprocess_open_fds ", "\ngo_build_info{", "\npowbroker_build_info{",
+		"\npowbroker_store_share_group_size_bucket{", "\npowbroker_store_commit_seconds_bucket{",
+		"# TYPE powbroker_tip_notify_seconds histogram",
+		"\npowbroker_stratum_connections ", "\npowbroker_stratum_workers ",
+		"\npowbroker_stratum_vardiff_retargets_total ", "\npowbroker_stratum_rejects_order_done_total ",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+	for name, min := range map[string]float64{
+		"powbroker_share_check_seconds_count": 1, "powbroker_store_commit_seconds_count": 1,
+		"powbroker_stratum_connections_total": 3, "powbroker_stratum_authorize_failures_total": 2,
+		"powbroker_stratum_shares_accepted_total": 1,
+	} {
+		if v := metricValue(text, name); v < min {
+			t.Errorf("%s = %v, want at least %v", name, v, min)
+		}
+	}
+	if strings.Contains(text, `type="none"`) || strings.Contains(text, "share_group_max") {
+		t.Errorf("placeholder or replaced series left:\n%s", text)
+	}
+}
+
+// metricValue is the value of an unlabelled sample, -1 when absent.
+func metricValue(text, name string) float64 {
+	for _, line := range strings.Split(text, "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err == nil {
+				return f
+			}
+		}
+	}
+	return -1
 }

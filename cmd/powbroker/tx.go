@@ -54,7 +54,7 @@ func newTxQuoteCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "quote (HEX | -)",
 		Short: "Show the work a transaction would cost, without ordering",
-		Args:  cobra.ExactArgs(1),
+		Args:  cli.ExactArgs("the transaction (HEX, or - to read it from stdin)"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, hexTx, err := txArgs(cmd, url, args[0])
 			if err != nil {
@@ -83,7 +83,7 @@ func newTxSubmitCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "submit (HEX | -)",
 		Short: "Order a transaction: prints the order id and its token (shown once)",
-		Args:  cobra.ExactArgs(1),
+		Args:  cli.ExactArgs("the transaction (HEX, or - to read it from stdin)"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, hexTx, err := txArgs(cmd, url, args[0])
 			if err != nil {
@@ -115,7 +115,7 @@ func orderCmd(use, short string, run func(cmd *cobra.Command, c *api.Client, id,
 	cmd := &cobra.Command{
 		Use:   use + " ID",
 		Short: short,
-		Args:  cobra.ExactArgs(1),
+		Args:  cli.ExactArgs("the order ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			token = cli.Token(token)
 			if token == "" {
@@ -259,7 +259,7 @@ func newFaucetCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "faucet",
 		Short: "Print a signed raw transaction paying a fresh address from the test faucet (not submitted)",
-		Args:  cobra.NoArgs,
+		Args:  cli.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if cmd.Flags().Changed("amount") {
 				if cmd.Flags().Changed("amount-sat") {

@@ -20,7 +20,7 @@ func newAPICmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "api",
 		Short: "Work for an order over the broker's HTTP API until it needs no more work",
-		Args:  cobra.NoArgs,
+		Args:  cli.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			token = cli.Token(token)
 			if order == "" || token == "" {

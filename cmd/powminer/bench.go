@@ -30,7 +30,7 @@ func newBenchCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "bench",
 		Short: "Measure a kernel against crypto/sha256 applied twice (single thread) in the same run",
-		Args:  cobra.NoArgs,
+		Args:  cli.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if !(seconds > 0 && seconds <= 3600) || math.IsNaN(seconds) {
 				return cli.Usagef("--seconds must be above 0 and at most 3600, got %v", seconds)

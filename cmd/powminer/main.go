@@ -19,10 +19,6 @@ func newRoot() *cobra.Command {
 	root := &cobra.Command{
 		Use:   "powminer",
 		Short: "Mine sha256d work for a powbroker",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			return cmd.Help()
-		},
 	}
 	root.AddCommand(
 		newScanCmd(),
@@ -30,5 +26,6 @@ func newRoot() *cobra.Command {
 		newAPICmd(),
 		newStratumCmd(),
 	)
+	cli.AddVersion(root)
 	return root
 }

@@ -87,7 +87,7 @@ func newScanCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "scan --header HEX --start N --count C (--target HEX | --bits HEX)",
 		Short: "Scan nonces [N, N+C) of a header and print every nonce whose sha256d meets the target",
-		Args:  cobra.NoArgs,
+		Args:  cli.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			h, err := parseHeader(headerHex)
 			if err != nil {

@@ -50,7 +50,7 @@ func newStratumCmd() *cobra.Command {
 token as worker name, follow the server's jobs, difficulty and extranonce, submit shares and
 reconnect with backoff. Exits 0 when the broker says the order is paid or mined, 1 when it
 expired, failed or was canceled, or when the token is refused.`,
-		Args: cobra.NoArgs,
+		Args: cli.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			user := cli.Token(token)
 			if rawURL == "" || user == "" {

@@ -49,13 +49,24 @@ func Run(root *cobra.Command, args []string, stderr io.Writer) int {
 	if err == nil {
 		return ExitOK
 	}
-	msg := strings.ReplaceAll(strings.TrimSpace(err.Error()), "\n", "; ")
+	msg := oneLine(err.Error())
 	fmt.Fprintf(stderr, "%s: %s\n", root.Name(), msg)
 	var ue *UsageError
 	if errors.As(err, &ue) || isCobraUsage(err) {
 		return ExitUsage
 	}
 	return ExitFailure
+}
+
+// oneLine folds a message into one line; cobra's "Did you mean this?" block becomes
+// a parenthesis.
+func oneLine(msg string) string {
+	if head, tail, ok := strings.Cut(msg, "\n\nDid you mean this?\n"); ok {
+		msg = head + " (did you mean " + strings.Join(strings.Fields(tail), " or ") + "?)"
+	}
+	msg = strings.TrimSuffix(strings.TrimSpace(msg), "\n")
+	msg = strings.ReplaceAll(msg, "\n", "; ")
+	return msg
 }
 
 func setFlagErrors(c *cobra.Command) {
