@@ -139,12 +139,7 @@ func (c *brokerCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.NewInvalidMetric(dReady, err)
 		return
 	}
-	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
-	}
-	counter := func(d *prometheus.Desc, v float64, labels ...string) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, labels...)
-	}
+	gauge, counter := emitters(ch)
 	ready := 0.0
 	if st.Ready {
 		ready = 1
@@ -198,12 +193,7 @@ func (c *stratumCollector) Describe(ch chan<- *prometheus.Desc) {
 
 func (c *stratumCollector) Collect(ch chan<- prometheus.Metric) {
 	st := c.stats()
-	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
-	}
-	counter := func(d *prometheus.Desc, v float64, labels ...string) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, labels...)
-	}
+	gauge, counter := emitters(ch)
 	gauge(dSConns, float64(st.Sessions))
 	counter(dSConnsTotal, float64(st.ConnsAccepted))
 	counter(dSRefused, float64(st.ConnsRefused))
@@ -227,4 +217,15 @@ func (c *stratumCollector) Collect(ch chan<- prometheus.Metric) {
 		gauge(dSDifficulty, st.DifficultyMedian, "median")
 		gauge(dSDifficulty, st.DifficultyMax, "max")
 	}
+}
+
+// emitters send constant gauge and counter samples to ch.
+func emitters(ch chan<- prometheus.Metric) (gauge, counter func(d *prometheus.Desc, v float64, labels ...string)) {
+	gauge = func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	counter = func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, labels...)
+	}
+	return gauge, counter
 }
