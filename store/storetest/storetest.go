@@ -50,6 +50,7 @@ func Run(t *testing.T, newDB NewDB) {
 		{"OrdersInState", OrdersInState},
 		{"Lookups", Lookups},
 		{"RecordShares", RecordShares},
+		{"RecordBatch", RecordBatch},
 		{"PaidExactlyOnce", func(t *testing.T, open func(t *testing.T) Store) { PaidExactlyOnce(t, opened(t, open)) }},
 		{"CloseAndReopen", CloseAndReopen},
 		{"Assignments", Assignments},
@@ -404,9 +405,8 @@ func Lookups(t *testing.T, open func(t *testing.T) Store) {
 	}
 }
 
-// RecordShares: crediting, duplicates (also within one call and across orders), the
-// paid rule and its event, unknown orders and bad shares failing alone, the stored
-// share, and ErrStoreClosed after Close.
+// RecordShares: crediting, duplicates (also across orders), the paid rule and its
+// event, unknown orders and bad shares failing alone, the stored share.
 func RecordShares(t *testing.T, open func(t *testing.T) Store) {
 	ctx := context.Background()
 	s := opened(t, open)
@@ -482,7 +482,16 @@ func RecordShares(t *testing.T, open func(t *testing.T) Store) {
 		t.Fatalf("stored share %+v", stored)
 	}
 
-	// One call with several shares: results in order, each judged alone.
+}
+
+// RecordBatch: one call with several shares answers them in order, each judged alone
+// (a duplicate within the call, an unknown order, a bad difficulty), and after Close
+// every share gets ErrStoreClosed.
+func RecordBatch(t *testing.T, open func(t *testing.T) Store) {
+	ctx := context.Background()
+	s := opened(t, open)
+	W, P := broker.StateWorking, broker.StatePaid
+	type R = broker.Recorded
 	MustCreate(t, s, TestOrder("d", 3))
 	batch := []*broker.Share{
 		{HeaderHash: HashOf("d", 1), OrderID: "d", Difficulty: 1},
