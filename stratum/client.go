@@ -233,81 +233,123 @@ type found struct {
 
 // session runs one connection; done reports that Mine should return err.
 func (m *mineRun) session(ctx context.Context) (done bool, err error) {
-	opt := m.opt
 	cl, err := dialClient(ctx, m.addr)
 	if err != nil {
 		return false, err
 	}
 	defer cl.c.Close()
 	m.authorized = false
-	var backlog []*clientMsg
-	await := func(id int) (*clientMsg, error) {
-		timer := time.NewTimer(30 * time.Second)
-		defer timer.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return nil, ctx.Err()
-			case <-timer.C:
-				return nil, errors.New("stratum: no reply within 30 s")
-			case msg, ok := <-cl.msgs:
-				if !ok {
-					return nil, fmt.Errorf("stratum: connection closed: %v", cl.err)
-				}
-				if msg.Method != "" {
-					backlog = append(backlog, msg)
-					continue
-				}
-				if string(msg.ID) == strconv.Itoa(id) {
-					return msg, nil
-				}
+	s := &minerSession{m: m, opt: m.opt, ctx: ctx, cl: cl, diff: 1, // the Stratum default until set_difficulty
+		foundc: make(chan found, 1024), scanCancel: func() {}, pending: map[string]found{}}
+	if done, err := s.handshake(); done || err != nil {
+		return done, err
+	}
+	defer s.stopScan()
+	return s.run()
+}
+
+// minerSession is the state of one connection of a Mine run.
+type minerSession struct {
+	m   *mineRun
+	opt MinerOptions
+	ctx context.Context
+	cl  *client
+	// backlog keeps the notifications that arrived while waiting for a reply.
+	backlog []*clientMsg
+
+	mask    uint32 // version-rolling mask, 0 without version rolling
+	en1     []byte
+	en2size int
+	diff    float64
+
+	foundc     chan found
+	hashes     atomic.Uint64
+	scanCancel context.CancelFunc
+	scanWG     sync.WaitGroup
+	current    *minerJob
+	epoch      int              // clean jobs seen
+	pending    map[string]found // submitted shares by request id
+
+	// Stopping: the pool said the order needs no more work. Scanning stops at once, but
+	// the answers to shares already submitted (one of them may be the block that mined
+	// the order) are still read, for a few seconds at most.
+	stopping     bool
+	stopErr      error
+	stopDeadline <-chan time.Time
+}
+
+// await waits for the reply to request id, keeping notifications in the backlog.
+func (s *minerSession) await(id int) (*clientMsg, error) {
+	timer := time.NewTimer(30 * time.Second)
+	defer timer.Stop()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return nil, s.ctx.Err()
+		case <-timer.C:
+			return nil, errors.New("stratum: no reply within 30 s")
+		case msg, ok := <-s.cl.msgs:
+			if !ok {
+				return nil, fmt.Errorf("stratum: connection closed: %v", s.cl.err)
+			}
+			if msg.Method != "" {
+				s.backlog = append(s.backlog, msg)
+				continue
+			}
+			if string(msg.ID) == strconv.Itoa(id) {
+				return msg, nil
 			}
 		}
 	}
-	call := func(method string, params ...any) (*clientMsg, error) {
-		id, err := cl.send(method, params...)
-		if err != nil {
-			return nil, err
-		}
-		return await(id)
+}
+
+// call sends a request and waits for its reply.
+func (s *minerSession) call(method string, params ...any) (*clientMsg, error) {
+	id, err := s.cl.send(method, params...)
+	if err != nil {
+		return nil, err
 	}
-	mask := uint32(0)
-	r, err := call("mining.configure", []string{"version-rolling", "subscribe-extranonce"},
+	return s.await(id)
+}
+
+// handshake configures version rolling, subscribes (resuming the last session) and
+// authorizes; done reports that the pool refused the worker for good (opt.Stop).
+func (s *minerSession) handshake() (done bool, err error) {
+	m, opt := s.m, s.opt
+	r, err := s.call("mining.configure", []string{"version-rolling", "subscribe-extranonce"},
 		map[string]any{"version-rolling.mask": Hex32(DefaultVersionMask), "version-rolling.min-bit-count": 2})
 	if err != nil {
 		return false, err
 	}
 	var conf map[string]json.RawMessage
 	if json.Unmarshal(r.Result, &conf) == nil && string(conf["version-rolling"]) == "true" {
-		var s string
-		_ = json.Unmarshal(conf["version-rolling.mask"], &s)
-		if v, err := ParseHex32(s); err == nil {
-			mask = v
+		var v string
+		_ = json.Unmarshal(conf["version-rolling.mask"], &v)
+		if mask, err := ParseHex32(v); err == nil {
+			s.mask = mask
 		}
 	}
 	sub := []any{opt.UserAgent}
 	if m.sessionID != "" {
 		sub = append(sub, m.sessionID)
 	}
-	if r, err = call("mining.subscribe", sub...); err != nil {
+	if r, err = s.call("mining.subscribe", sub...); err != nil {
 		return false, err
 	}
 	var res []json.RawMessage
 	var en1hex string
-	var en2size int
-	if json.Unmarshal(r.Result, &res) != nil || len(res) < 3 || json.Unmarshal(res[1], &en1hex) != nil || json.Unmarshal(res[2], &en2size) != nil {
+	if json.Unmarshal(r.Result, &res) != nil || len(res) < 3 || json.Unmarshal(res[1], &en1hex) != nil || json.Unmarshal(res[2], &s.en2size) != nil {
 		return false, fmt.Errorf("stratum: bad subscribe reply %s %s", r.Result, r.Error)
 	}
-	en1, err := hex.DecodeString(en1hex)
-	if err != nil || en2size < 1 || en2size > 16 {
+	if s.en1, err = hex.DecodeString(en1hex); err != nil || s.en2size < 1 || s.en2size > 16 {
 		return false, fmt.Errorf("stratum: bad extranonce in subscribe reply %s", r.Result)
 	}
 	m.sessionID = en1hex
 	m.st.Extranonce = append(m.st.Extranonce, en1hex)
-	if _, err := call("mining.extranonce.subscribe"); err != nil {
+	if _, err := s.call("mining.extranonce.subscribe"); err != nil {
 		return false, err
 	}
-	if r, err = call("mining.authorize", opt.User, opt.Password); err != nil {
+	if r, err = s.call("mining.authorize", opt.User, opt.Password); err != nil {
 		return false, err
 	}
 	if code, msg := r.errInfo(); code != 0 || string(r.Result) != "true" {
@@ -320,167 +362,194 @@ func (m *mineRun) session(ctx context.Context) (done bool, err error) {
 	}
 	m.authorized = true
 	m.st.Sessions++
-	opt.Logger.Info("stratum session", "server", m.addr, "extranonce1", en1hex, "version_mask", Hex32(mask))
+	opt.Logger.Info("stratum session", "server", m.addr, "extranonce1", en1hex, "version_mask", Hex32(s.mask))
+	return false, nil
+}
 
-	diff := 1.0 // the Stratum default until set_difficulty
-	foundc := make(chan found, 1024)
-	var hashes atomic.Uint64
-	var scanCancel context.CancelFunc = func() {}
-	var scanWG sync.WaitGroup
-	stopScan := func() {
-		scanCancel()
-		scanWG.Wait()
-		m.st.Hashes += hashes.Swap(0)
-	}
-	defer stopScan()
-	pending := map[string]found{}
-	// Stopping: the pool said the order needs no more work. Scanning stops at once, but
-	// the answers to shares already submitted (one of them may be the block that mined
-	// the order) are still read, for a few seconds at most.
-	stopping := false
-	var stopErr error
-	var stopDeadline <-chan time.Time
-	requestStop := func(err error) {
-		stopping, stopErr = true, err
-		stopDeadline = time.After(3 * time.Second)
-		stopScan()
-	}
-	var current *minerJob
-	epoch := 0
-	startJob := func(j *minerJob) {
-		stopScan()
-		current = j
-		m.st.Jobs++
-		sctx, cancel := context.WithCancel(ctx)
-		scanCancel = cancel
-		scanWG.Add(1)
-		go func() {
-			defer scanWG.Done()
-			scanJob(sctx, opt, j, mask, foundc, &hashes)
-		}()
-	}
-	handle := func(msg *clientMsg) (bool, error) {
-		switch msg.Method {
-		case "mining.set_difficulty":
-			if len(msg.Params) > 0 {
-				var d float64
-				if json.Unmarshal(msg.Params[0], &d) == nil && d > 0 {
-					diff = d
-					m.st.Difficulty = d
-				}
-			}
-		case "mining.notify":
-			n, err := ParseNotify(msg.Params)
-			if err != nil {
-				opt.Logger.Warn("stratum: bad notify", "err", err)
-				return false, nil
-			}
-			if current == nil || n.Clean || n.JobID != current.n.JobID {
-				if n.Clean {
-					epoch++
-				}
-				startJob(&minerJob{epoch: epoch, n: n, diff: diff, en1: en1, en2size: en2size})
-			}
-		case "mining.set_extranonce":
-			var s string
-			if len(msg.Params) > 0 && json.Unmarshal(msg.Params[0], &s) == nil {
-				if b, err := hex.DecodeString(s); err == nil {
-					en1 = b
-					m.sessionID = s
-					m.st.Extranonce = append(m.st.Extranonce, s)
-				}
-			}
-			if len(msg.Params) > 1 {
-				_ = json.Unmarshal(msg.Params[1], &en2size)
-			}
-		case "mining.set_version_mask":
-			var s string
-			if len(msg.Params) > 0 && json.Unmarshal(msg.Params[0], &s) == nil {
-				if v, err := ParseHex32(s); err == nil {
-					mask = v
-					if current != nil {
-						startJob(current)
-					}
-				}
-			}
-		case "client.show_message":
-			var s string
-			if len(msg.Params) > 0 {
-				_ = json.Unmarshal(msg.Params[0], &s)
-			}
-			opt.Logger.Info("message from the pool", "message", s)
-			if opt.Stop != nil && !stopping {
-				if stop, err := opt.Stop(s); stop {
-					requestStop(err)
-				}
-			}
-		case "client.reconnect":
-			return false, errReconnect
-		case "":
-			f, ok := pending[string(msg.ID)]
-			if !ok {
-				return false, nil
-			}
-			delete(pending, string(msg.ID))
-			code, text := msg.errInfo()
-			if code == 0 && string(msg.Result) == "true" {
-				m.st.Accepted++
-			} else {
-				if code == 0 {
-					code = CodeOther
-				}
-				m.st.Rejected[code]++
-				opt.Logger.Debug("share rejected", "code", code, "message", text, "job", f.job.n.JobID)
-			}
-			if opt.OnShare != nil {
-				opt.OnShare(code, text)
-			}
-			if code == CodeUnauthorized && opt.Stop != nil && !stopping {
-				if stop, err := opt.Stop(text); stop {
-					requestStop(err)
-				}
-			}
-		}
-		return false, nil
-	}
-	for _, msg := range backlog {
-		if stop, err := handle(msg); stop || err != nil {
+// run handles what arrived during the handshake, then messages and found shares until
+// the session ends.
+func (s *minerSession) run() (done bool, err error) {
+	for _, msg := range s.backlog {
+		if stop, err := s.handle(msg); stop || err != nil {
 			return stop, err
 		}
 	}
-	backlog = nil
+	s.backlog = nil
 	for {
-		if stopping && len(pending) == 0 {
-			return true, stopErr
+		if s.stopping && len(s.pending) == 0 {
+			return true, s.stopErr
 		}
 		select {
-		case <-ctx.Done():
-			return false, ctx.Err()
-		case <-stopDeadline:
-			return true, stopErr
-		case msg, ok := <-cl.msgs:
+		case <-s.ctx.Done():
+			return false, s.ctx.Err()
+		case <-s.stopDeadline:
+			return true, s.stopErr
+		case msg, ok := <-s.cl.msgs:
 			if !ok {
-				if stopping {
-					return true, stopErr
+				if s.stopping {
+					return true, s.stopErr
 				}
-				return false, fmt.Errorf("stratum: connection closed: %v", cl.err)
+				return false, fmt.Errorf("stratum: connection closed: %v", s.cl.err)
 			}
-			if stop, err := handle(msg); stop || err != nil {
+			if stop, err := s.handle(msg); stop || err != nil {
 				return stop, err
 			}
-		case f := <-foundc:
-			if stopping || f.job.epoch != epoch {
-				continue // stopping, or found before a clean job: stale
-			}
-			p := []any{opt.User, f.job.n.JobID, hex.EncodeToString(f.en2), Hex32(f.job.n.NTime), Hex32(f.nonce)}
-			if mask != 0 {
-				p = append(p, Hex32(f.bits))
-			}
-			id, err := cl.send("mining.submit", p...)
-			if err != nil {
+		case f := <-s.foundc:
+			if err := s.submit(f); err != nil {
 				return false, err
 			}
-			pending[strconv.Itoa(id)] = f
+		}
+	}
+}
+
+// submit sends a found share, unless the session is stopping or a clean job made it
+// stale.
+func (s *minerSession) submit(f found) error {
+	if s.stopping || f.job.epoch != s.epoch {
+		return nil
+	}
+	p := []any{s.opt.User, f.job.n.JobID, hex.EncodeToString(f.en2), Hex32(f.job.n.NTime), Hex32(f.nonce)}
+	if s.mask != 0 {
+		p = append(p, Hex32(f.bits))
+	}
+	id, err := s.cl.send("mining.submit", p...)
+	if err != nil {
+		return err
+	}
+	s.pending[strconv.Itoa(id)] = f
+	return nil
+}
+
+// stopScan stops the scan of the current job and counts its hashes.
+func (s *minerSession) stopScan() {
+	s.scanCancel()
+	s.scanWG.Wait()
+	s.m.st.Hashes += s.hashes.Swap(0)
+}
+
+// requestStop stops scanning and lets the session end once the pending shares are
+// answered (or after 3 s).
+func (s *minerSession) requestStop(err error) {
+	s.stopping, s.stopErr = true, err
+	s.stopDeadline = time.After(3 * time.Second)
+	s.stopScan()
+}
+
+// startJob scans j (again, after a new version mask) instead of the current job.
+func (s *minerSession) startJob(j *minerJob) {
+	s.stopScan()
+	s.current = j
+	s.m.st.Jobs++
+	sctx, cancel := context.WithCancel(s.ctx)
+	s.scanCancel = cancel
+	s.scanWG.Add(1)
+	mask := s.mask
+	go func() {
+		defer s.scanWG.Done()
+		scanJob(sctx, s.opt, j, mask, s.foundc, &s.hashes)
+	}()
+}
+
+// handle handles one message from the pool; a true result ends the session.
+func (s *minerSession) handle(msg *clientMsg) (bool, error) {
+	switch msg.Method {
+	case "mining.set_difficulty":
+		if len(msg.Params) > 0 {
+			var d float64
+			if json.Unmarshal(msg.Params[0], &d) == nil && d > 0 {
+				s.diff = d
+				s.m.st.Difficulty = d
+			}
+		}
+	case "mining.notify":
+		s.notify(msg)
+	case "mining.set_extranonce":
+		s.setExtranonce(msg)
+	case "mining.set_version_mask":
+		var v string
+		if len(msg.Params) > 0 && json.Unmarshal(msg.Params[0], &v) == nil {
+			if mask, err := ParseHex32(v); err == nil {
+				s.mask = mask
+				if s.current != nil {
+					s.startJob(s.current)
+				}
+			}
+		}
+	case "client.show_message":
+		var text string
+		if len(msg.Params) > 0 {
+			_ = json.Unmarshal(msg.Params[0], &text)
+		}
+		s.opt.Logger.Info("message from the pool", "message", text)
+		s.maybeStop(text)
+	case "client.reconnect":
+		return false, errReconnect
+	case "":
+		s.reply(msg)
+	}
+	return false, nil
+}
+
+// notify starts a new job (a clean one makes every earlier share stale).
+func (s *minerSession) notify(msg *clientMsg) {
+	n, err := ParseNotify(msg.Params)
+	if err != nil {
+		s.opt.Logger.Warn("stratum: bad notify", "err", err)
+		return
+	}
+	if s.current == nil || n.Clean || n.JobID != s.current.n.JobID {
+		if n.Clean {
+			s.epoch++
+		}
+		s.startJob(&minerJob{epoch: s.epoch, n: n, diff: s.diff, en1: s.en1, en2size: s.en2size})
+	}
+}
+
+// setExtranonce takes a new extranonce1 (and extranonce2 size) for the next jobs.
+func (s *minerSession) setExtranonce(msg *clientMsg) {
+	var v string
+	if len(msg.Params) > 0 && json.Unmarshal(msg.Params[0], &v) == nil {
+		if b, err := hex.DecodeString(v); err == nil {
+			s.en1 = b
+			s.m.sessionID = v
+			s.m.st.Extranonce = append(s.m.st.Extranonce, v)
+		}
+	}
+	if len(msg.Params) > 1 {
+		_ = json.Unmarshal(msg.Params[1], &s.en2size)
+	}
+}
+
+// reply counts the answer to a submitted share.
+func (s *minerSession) reply(msg *clientMsg) {
+	f, ok := s.pending[string(msg.ID)]
+	if !ok {
+		return
+	}
+	delete(s.pending, string(msg.ID))
+	code, text := msg.errInfo()
+	if code == 0 && string(msg.Result) == "true" {
+		s.m.st.Accepted++
+	} else {
+		if code == 0 {
+			code = CodeOther
+		}
+		s.m.st.Rejected[code]++
+		s.opt.Logger.Debug("share rejected", "code", code, "message", text, "job", f.job.n.JobID)
+	}
+	if s.opt.OnShare != nil {
+		s.opt.OnShare(code, text)
+	}
+	if code == CodeUnauthorized {
+		s.maybeStop(text)
+	}
+}
+
+// maybeStop asks opt.Stop whether a message from the pool ends the work.
+func (s *minerSession) maybeStop(text string) {
+	if s.opt.Stop != nil && !s.stopping {
+		if stop, err := s.opt.Stop(text); stop {
+			s.requestStop(err)
 		}
 	}
 }
