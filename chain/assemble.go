@@ -137,6 +137,15 @@ extra:
 	if a.Witness && !t.SegwitActive {
 		return nil, errors.New("assemble: a witness transaction in a block before segwit is active")
 	}
+	signet := len(t.SignetChallenge) > 0
+	if signet {
+		// BIP 325: every signet block has a witness commitment, with the block
+		// solution in it.
+		a.Witness = true
+		if !EmptySolutionValid(t.SignetChallenge) {
+			return nil, fmt.Errorf("assemble: signet challenge %x needs a block signature, which the broker's jobs cannot carry (only challenges that an empty solution satisfies, such as 51, can be pool-mined)", t.SignetChallenge)
+		}
+	}
 	cb, prefix, err := coinbaseTemplate(t.Height, en2, spec.Tag, value, spec.PayoutScript)
 	if err != nil {
 		return nil, err
@@ -148,6 +157,12 @@ extra:
 	}
 	if a.Witness {
 		mining.AddWitnessCommitment(txs[0], txs)
+	}
+	if signet {
+		out := cb.TxOut[len(cb.TxOut)-1]
+		if out.PkScript, err = withSignetPush(out.PkScript, signetPush(nil, nil)); err != nil {
+			return nil, fmt.Errorf("assemble: %w", err)
+		}
 	}
 	var legacy bytes.Buffer
 	if err := cb.SerializeNoWitness(&legacy); err != nil {

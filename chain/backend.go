@@ -74,6 +74,9 @@ type Template struct {
 	Transactions  []TemplateTx
 	// WitnessCommitmentNeeded is set when segwit is active for the block.
 	SegwitActive bool
+	// SignetChallenge is set on a signet (BIP 325): the block challenge that the
+	// block solution in the coinbase's witness commitment must satisfy.
+	SignetChallenge []byte
 }
 
 // Target returns the network target encoded by the template's bits.

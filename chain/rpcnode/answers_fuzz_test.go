@@ -68,7 +68,7 @@ func (s *scriptedNode) RoundTrip(r *http.Request) (*http.Response, error) {
 
 func scriptedNodeFor(script []byte) *Node {
 	s := &scriptedNode{lines: strings.Split(string(script), "\n")}
-	c := newClient("http://scripted.invalid", "u", "p", "2.0", DefaultTimeout)
+	c := newClient("http://scripted.invalid", &credentials{user: "u", pass: "p"}, "2.0", DefaultTimeout)
 	c.http.Transport = s
 	return &Node{cfg: Config{Kind: KindBitcoind}, params: &chaincfg.RegressionNetParams, rpc: c,
 		log: slog.New(slog.DiscardHandler), mempool: make(map[chainhash.Hash][]wire.OutPoint), window: 6, walkLimit: 6}

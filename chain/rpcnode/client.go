@@ -69,8 +69,7 @@ type rpcErrorBody struct {
 // decision (the tip poller simply polls again).
 type client struct {
 	url       string
-	user      string
-	pass      string
+	creds     *credentials
 	version   string
 	timeout   time.Duration
 	http      *http.Client
@@ -81,7 +80,7 @@ type client struct {
 	observe func(method string, d time.Duration, err error)
 }
 
-func newClient(url, user, pass, version string, timeout time.Duration) *client {
+func newClient(url string, creds *credentials, version string, timeout time.Duration) *client {
 	tr := &http.Transport{
 		Proxy:               nil,
 		MaxIdleConnsPerHost: 4,
@@ -89,7 +88,7 @@ func newClient(url, user, pass, version string, timeout time.Duration) *client {
 		DisableCompression:  true,
 	}
 	return &client{
-		url: url, user: user, pass: pass, version: version, timeout: timeout,
+		url: url, creds: creds, version: version, timeout: timeout,
 		http:      &http.Client{Transport: tr},
 		maxBody:   MaxResponseSize,
 		transport: tr,
@@ -119,7 +118,9 @@ func (c *client) call(ctx context.Context, method string, out any, params ...any
 	return nil
 }
 
-// callRaw performs one request and returns the raw result ("null" included).
+// callRaw performs one request and returns the raw result ("null" included). When
+// the node refuses the credentials and they come from a cookie file that changed
+// (bitcoind restarted and wrote a new one), the request is sent once more.
 func (c *client) callRaw(ctx context.Context, method string, params ...any) (_ json.RawMessage, err error) {
 	if c.observe != nil {
 		start := time.Now()
@@ -128,6 +129,23 @@ func (c *client) callRaw(ctx context.Context, method string, params ...any) (_ j
 	if params == nil {
 		params = []any{}
 	}
+	raw, err := c.callOnce(ctx, method, params)
+	if errors.Is(err, errRefused) {
+		changed, rerr := c.creds.reload()
+		if rerr != nil {
+			return nil, fmt.Errorf("%w: %w", err, rerr)
+		}
+		if changed {
+			raw, err = c.callOnce(ctx, method, params)
+		}
+	}
+	return raw, err
+}
+
+// errRefused marks an answer of HTTP 401 or 403.
+var errRefused = errors.New("the node refused the RPC credentials")
+
+func (c *client) callOnce(ctx context.Context, method string, params []any) (json.RawMessage, error) {
 	id := c.nextID.Add(1)
 	body, err := json.Marshal(rpcRequest{JSONRPC: c.version, ID: id, Method: method, Params: params})
 	if err != nil {
@@ -143,7 +161,7 @@ func (c *client) callRaw(ctx context.Context, method string, params ...any) (_ j
 	// Marks the request as safe to resend on a dead keep-alive connection; a nil
 	// value sends no header.
 	req.Header["Idempotency-Key"] = nil
-	req.SetBasicAuth(c.user, c.pass)
+	req.SetBasicAuth(c.creds.get())
 	resp, err := c.http.Do(req)
 	if err != nil {
 		return nil, c.transportError(ctx, method, err)
@@ -158,7 +176,7 @@ func (c *client) callRaw(ctx context.Context, method string, params ...any) (_ j
 	}
 	switch resp.StatusCode {
 	case http.StatusUnauthorized, http.StatusForbidden:
-		return nil, unavailable("%s: the node refused the RPC credentials (HTTP %d): check the RPC user and password", method, resp.StatusCode)
+		return nil, fmt.Errorf("%w: %s: %w (HTTP %d): check the RPC user and password or cookie", chain.ErrUnavailable, method, errRefused, resp.StatusCode)
 	}
 	result, err := decodeResponse(data, id)
 	if err != nil {

@@ -106,7 +106,7 @@ func TestResponseSizeLimit(t *testing.T) {
 		fmt.Fprintf(w, `{"result":"%s","error":null,"id":%d}`, strings.Repeat("a", 1000), req.ID)
 	}))
 	defer srv.Close()
-	c := newClient(srv.URL, "u", "p", "1.0", time.Second)
+	c := newClient(srv.URL, &credentials{user: "u", pass: "p"}, "1.0", time.Second)
 	defer c.close()
 	c.maxBody = 500
 	err := c.call(context.Background(), "getbestblockhash", nil)

@@ -20,6 +20,7 @@ import (
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"github.com/btcsuite/btcd/wire"
 	"github.com/proofow/powbroker/chain"
+	"github.com/proofow/powbroker/chain/netparams"
 )
 
 // Node kinds.
@@ -36,11 +37,23 @@ const (
 
 // Config says how to reach a node.
 type Config struct {
-	URL        string // http://127.0.0.1:PORT
+	URL        string // http://127.0.0.1:PORT, without credentials in it
 	User, Pass string
-	Kind       string           // KindBtcd (default) or KindBitcoind
-	Net        *chaincfg.Params // the chain the node must be on; nil means NetName
-	NetName    string           // "regtest", "testnet3", "signet", "mainnet"; used when Net is nil
+	// Cookie is the path of Bitcoin Core's cookie file: user and password are read
+	// from it (and read again when the node refuses them, as after a restart of
+	// bitcoind, which writes a new cookie). It excludes User and Pass.
+	Cookie  string
+	Kind    string           // KindBtcd (default) or KindBitcoind
+	Net     *chaincfg.Params // the chain the node must be on; nil means NetName
+	NetName string           // "regtest", "testnet3", "testnet4", "signet", "mainnet"; used when Net is nil
+	// SignetChallenge is the block challenge of a custom signet (NetName "signet"):
+	// the node must run with it, and templates carry it for the block solution.
+	// Empty on signet means the default signet.
+	SignetChallenge []byte
+	// ZMQ is the address of bitcoind's ZMQ hashblock publisher (-zmqpubhashblock),
+	// e.g. tcp://127.0.0.1:28332: every announced block makes the tip poller poll at
+	// once. Polling stays the source of truth. Empty: polling only.
+	ZMQ string
 	// PollInterval is the period of getbestblockhash polling for Tips.
 	PollInterval time.Duration
 	// Timeout bounds every request.
@@ -57,6 +70,7 @@ type Config struct {
 type Node struct {
 	cfg    Config
 	params *chaincfg.Params
+	net    *netparams.Network
 	rpc    *client
 	log    *slog.Logger
 
@@ -72,21 +86,10 @@ type Node struct {
 
 var _ chain.Backend = (*Node)(nil)
 
-// ParamsByName returns the parameters of a network by its btcd or Bitcoin Core name.
+// ParamsByName returns the parameters of a network by its btcd or Bitcoin Core name
+// (the default signet for "signet"; see netparams for custom signets).
 func ParamsByName(name string) (*chaincfg.Params, error) {
-	switch strings.ToLower(name) {
-	case "regtest":
-		return &chaincfg.RegressionNetParams, nil
-	case "testnet", "testnet3", "test":
-		return &chaincfg.TestNet3Params, nil
-	case "signet":
-		return &chaincfg.SigNetParams, nil
-	case "mainnet", "main":
-		return &chaincfg.MainNetParams, nil
-	case "simnet":
-		return &chaincfg.SimNetParams, nil
-	}
-	return nil, fmt.Errorf("unknown network %q", name)
+	return netparams.ByName(name, nil)
 }
 
 // New connects to the node described by cfg and checks that it serves the expected
@@ -101,18 +104,24 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	u, err := url.Parse(cfg.URL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("rpcnode: RPC URL %q is not an http(s) URL", cfg.URL)
+		return nil, fmt.Errorf("rpcnode: RPC URL %q is not an http(s) URL", u.Redacted())
 	}
-	params := cfg.Net
-	if params == nil {
-		name := cfg.NetName
-		if name == "" {
-			name = "regtest"
-		}
-		if params, err = ParamsByName(name); err != nil {
+	if u.User != nil {
+		return nil, fmt.Errorf("rpcnode: RPC URL %s carries credentials: give them as user and password or cookie instead", u.Redacted())
+	}
+	if cfg.Cookie != "" && (cfg.User != "" || cfg.Pass != "") {
+		return nil, errors.New("rpcnode: a cookie file and a user or password exclude each other")
+	}
+	if cfg.ZMQ != "" {
+		if err := CheckZMQ(cfg.ZMQ); err != nil {
 			return nil, fmt.Errorf("rpcnode: %w", err)
 		}
 	}
+	network, err := resolveNet(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("rpcnode: %w", err)
+	}
+	params := network.Params
 	if cfg.PollInterval <= 0 {
 		cfg.PollInterval = DefaultPollInterval
 	}
@@ -126,10 +135,15 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	if cfg.Kind == KindBitcoind {
 		version = "2.0"
 	}
+	creds, err := newCredentials(cfg.User, cfg.Pass, cfg.Cookie)
+	if err != nil {
+		return nil, fmt.Errorf("rpcnode: %w", err)
+	}
 	n := &Node{
 		cfg:     cfg,
 		params:  params,
-		rpc:     newClient(cfg.URL, cfg.User, cfg.Pass, version, cfg.Timeout),
+		net:     network,
+		rpc:     newClient(cfg.URL, creds, version, cfg.Timeout),
 		log:     cfg.Logger.With("component", "rpcnode", "url", cfg.URL, "kind", cfg.Kind),
 		mempool: make(map[chainhash.Hash][]wire.OutPoint),
 		window:  defaultWindow, walkLimit: defaultWalkLimit,
@@ -142,10 +156,54 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	if genesis != params.GenesisHash.String() {
 		n.rpc.close()
-		return nil, fmt.Errorf("rpcnode: the node at %s serves another chain: genesis %s, want %s (%s)", cfg.URL, genesis, params.GenesisHash, params.Name)
+		return nil, fmt.Errorf("rpcnode: the node at %s serves another chain, not %s: its genesis block is %s, %s's is %s", cfg.URL, network.Name, genesis, network.Name, params.GenesisHash)
+	}
+	if err := n.checkSignet(ctx); err != nil {
+		n.rpc.close()
+		return nil, err
 	}
 	return n, nil
 }
+
+// resolveNet finds the network of cfg.
+func resolveNet(cfg Config) (*netparams.Network, error) {
+	if cfg.Net != nil {
+		if len(cfg.SignetChallenge) > 0 {
+			return nil, errors.New("a signet challenge with explicit parameters")
+		}
+		n := &netparams.Network{Name: netparams.Canonical(cfg.Net.Name), Params: cfg.Net}
+		if n.Name == "" {
+			n.Name = cfg.Net.Name
+		}
+		return n, nil
+	}
+	name := cfg.NetName
+	if name == "" {
+		name = netparams.Regtest
+	}
+	return netparams.Lookup(name, cfg.SignetChallenge)
+}
+
+// checkSignet makes sure a bitcoind on signet runs with our block challenge: all
+// signets share one genesis block, so only the challenge (getblockchaininfo's
+// signet_challenge) tells them apart.
+func (n *Node) checkSignet(ctx context.Context) error {
+	if !n.signet() || n.cfg.Kind != KindBitcoind {
+		return nil
+	}
+	ci, err := n.chainInfo(ctx)
+	if err != nil {
+		return fmt.Errorf("rpcnode: connect to %s: %w", n.cfg.URL, err)
+	}
+	want := hex.EncodeToString(n.net.Challenge)
+	if !strings.EqualFold(ci.SignetChallenge, want) {
+		return fmt.Errorf("rpcnode: the node at %s runs the signet with challenge %q, not %s: give its challenge with --signet-challenge (bitcoind -signetchallenge)", n.cfg.URL, ci.SignetChallenge, want)
+	}
+	return nil
+}
+
+// Network is the chain the node is on, with a signet's challenge.
+func (n *Node) Network() *netparams.Network { return n.net }
 
 // Close releases idle connections. Tips goroutines end with their contexts.
 func (n *Node) Close() error {
@@ -188,10 +246,11 @@ func rpcCode(err error) (int, bool) {
 
 // chainInfo is the part of getblockchaininfo this package reads (btcd and Core).
 type chainInfo struct {
-	Chain         string `json:"chain"`
-	Blocks        int32  `json:"blocks"`
-	BestBlockHash string `json:"bestblockhash"`
-	MedianTime    int64  `json:"mediantime"`
+	Chain           string `json:"chain"`
+	SignetChallenge string `json:"signet_challenge"` // Core on signet
+	Blocks          int32  `json:"blocks"`
+	BestBlockHash   string `json:"bestblockhash"`
+	MedianTime      int64  `json:"mediantime"`
 	// btcd (and Core before 0.19) report BIP 9 deployments here.
 	Bip9SoftForks map[string]struct {
 		Status string `json:"status"`
@@ -314,7 +373,14 @@ type gbtResult struct {
 	DefaultWitnessCommitment string `json:"default_witness_commitment"`
 }
 
-var gbtRequest = map[string]any{"rules": []string{"segwit"}, "capabilities": []string{"coinbasevalue", "proposal"}}
+// rules are the getblocktemplate rules the broker supports: Bitcoin Core on signet
+// refuses a request without "signet" (error -8).
+func (n *Node) rules() []string {
+	if n.signet() {
+		return []string{"segwit", "signet"}
+	}
+	return []string{"segwit"}
+}
 
 // Template asks the node for a block template. Core states the segwit rule in the
 // template; btcd does not, so its deployment state is read from getblockchaininfo
@@ -322,12 +388,16 @@ var gbtRequest = map[string]any{"rules": []string{"segwit"}, "capabilities": []s
 func (n *Node) Template(ctx context.Context) (*chain.Template, error) {
 	for attempt := 0; ; attempt++ {
 		var r gbtResult
-		if err := n.rpc.call(ctx, "getblocktemplate", &r, gbtRequest); err != nil {
+		req := map[string]any{"rules": n.rules(), "capabilities": []string{"coinbasevalue", "proposal"}}
+		if err := n.rpc.call(ctx, "getblocktemplate", &r, req); err != nil {
 			return nil, asUnavailable(err)
 		}
 		t, err := parseTemplate(&r)
 		if err != nil {
 			return nil, unavailable("getblocktemplate: %v", err)
+		}
+		if n.signet() {
+			t.SignetChallenge = n.net.Challenge
 		}
 		if r.Rules != nil {
 			for _, rule := range r.Rules {
@@ -455,7 +525,7 @@ func (n *Node) Propose(ctx context.Context, block *wire.MsgBlock) error {
 		return err
 	}
 	hash := block.BlockHash()
-	req := map[string]any{"mode": "proposal", "data": data, "rules": []string{"segwit"}}
+	req := map[string]any{"mode": "proposal", "data": data, "rules": n.rules()}
 	raw, err := n.rpc.callRaw(ctx, "getblocktemplate", req)
 	if err != nil {
 		if code, ok := rpcCode(err); ok && (code == codeDeserialize || code == codeVerify) {
@@ -665,3 +735,6 @@ func (n *Node) txInBlock(ctx context.Context, txid, block chainhash.Hash) (chain
 	}
 	return chain.TxStatus{Confirmed: true, BlockHash: block, Height: height, Confirmations: conf}, true, nil
 }
+
+// signet tells whether the node's chain is a signet (default or custom).
+func (n *Node) signet() bool { return n.net != nil && n.net.Name == netparams.Signet }

@@ -76,7 +76,8 @@ func (n *Node) notifyOnce(ctx context.Context, kick chan<- struct{}) error {
 		HandshakeTimeout: n.cfg.Timeout,
 	}
 	header := http.Header{}
-	header.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(n.cfg.User+":"+n.cfg.Pass)))
+	user, pass := n.rpc.creds.get()
+	header.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(user+":"+pass)))
 	conn, _, err := dialer.Dial(scheme+"://"+u.Host+"/ws", header)
 	if err != nil {
 		return fmt.Errorf("websocket dial: %w", err)
@@ -128,10 +129,7 @@ func (n *Node) notifyOnce(ctx context.Context, kick chan<- struct{}) error {
 		switch {
 		case msg.Method == "blockconnected", msg.Method == "blockdisconnected",
 			msg.Method == "filteredblockconnected", msg.Method == "filteredblockdisconnected":
-			select {
-			case kick <- struct{}{}:
-			default: // a poll is already due
-			}
+			signal(kick)
 		case msg.ID != nil && !subscribed:
 			if len(msg.Error) > 0 && string(msg.Error) != "null" {
 				var eb rpcErrorBody
@@ -144,10 +142,7 @@ func (n *Node) notifyOnce(ctx context.Context, kick chan<- struct{}) error {
 			n.log.Debug("subscribed to block notifications")
 			// A block may have arrived between the last poll and the
 			// subscription: poll once now.
-			select {
-			case kick <- struct{}{}:
-			default:
-			}
+			signal(kick)
 		}
 	}
 }

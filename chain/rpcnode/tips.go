@@ -45,7 +45,7 @@ type chainView struct {
 // makes the poller poll at once when a block arrives, so tip changes are seen within
 // milliseconds instead of up to PollInterval; polling stays the source of truth and
 // continues alone when the websocket is unavailable (Config.DisableWebsocket turns it
-// off).
+// off). For bitcoind, Config.ZMQ does the same with Core's ZMQ hashblock publisher.
 //
 // While the node does not answer, polling continues quietly (one log line when it goes
 // away, one when it is back) and no event is sent. A slow consumer delays polling; no
@@ -65,6 +65,11 @@ func (n *Node) pollTips(ctx context.Context, ch chan<- chain.TipEvent) {
 		wsCtx, cancel := context.WithCancel(ctx)
 		defer cancel()
 		go n.notifyBlocks(wsCtx, kick)
+	}
+	if n.cfg.ZMQ != "" {
+		zctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		go n.zmqBlocks(zctx, kick)
 	}
 	var view *chainView
 	down := false
