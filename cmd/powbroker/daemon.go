@@ -42,8 +42,10 @@ type daemonConfig struct {
 	PayoutAddress string        `json:"payout_address,omitempty"`
 	Chain         string        `json:"chain,omitempty"` // embedded (default) or rpc
 	RPC           rpcConfig     `json:"rpc,omitempty"`
-	LogLevel      string        `json:"log_level,omitempty"`
-	Broker        broker.Config `json:"broker"`
+	// SignetChallenge selects a custom signet (with net signet), in hex.
+	SignetChallenge string        `json:"signet_challenge,omitempty"`
+	LogLevel        string        `json:"log_level,omitempty"`
+	Broker          broker.Config `json:"broker"`
 }
 
 // stratumTuning is what an operator may tune of the Stratum server; zero = default.
@@ -76,10 +78,13 @@ func (t stratumTuning) validate() error {
 
 // rpcConfig reaches a btcd or bitcoind node.
 type rpcConfig struct {
-	URL  string `json:"url,omitempty"`
-	User string `json:"user,omitempty"`
-	Pass string `json:"pass,omitempty"`
-	Kind string `json:"kind,omitempty"` // btcd (default) or bitcoind
+	URL      string `json:"url,omitempty"`
+	User     string `json:"user,omitempty"`
+	Pass     string `json:"pass,omitempty"`
+	PassFile string `json:"pass_file,omitempty"` // the password's file (first line)
+	Cookie   string `json:"cookie,omitempty"`    // Bitcoin Core's cookie file
+	ZMQ      string `json:"zmq,omitempty"`       // bitcoind's -zmqpubhashblock address, tcp://HOST:PORT
+	Kind     string `json:"kind,omitempty"`      // btcd (default) or bitcoind
 }
 
 // loadConfigFile reads a JSON config strictly: unknown fields are errors.
@@ -105,9 +110,12 @@ func (c *daemonConfig) validate() error {
 		if c.Net != "regtest" && c.Net != "private" {
 			return cli.Usagef("--net must be regtest or private, not %q", c.Net)
 		}
+		if c.SignetChallenge != "" {
+			return cli.Usagef("--signet-challenge needs --chain rpc and --net signet")
+		}
 	case "rpc":
-		if _, err := rpcnode.ParamsByName(c.Net); err != nil {
-			return cli.Usagef("--net %q: %v", c.Net, err)
+		if _, err := c.rpcNetwork(); err != nil {
+			return err
 		}
 		u, err := url.Parse(c.RPC.URL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -115,6 +123,9 @@ func (c *daemonConfig) validate() error {
 		}
 		if c.RPC.Kind != "" && c.RPC.Kind != "btcd" && c.RPC.Kind != "bitcoind" {
 			return cli.Usagef("--rpc-kind must be btcd or bitcoind, not %q", c.RPC.Kind)
+		}
+		if err := c.validateRPC(); err != nil {
+			return err
 		}
 		if c.PayoutAddress == "" {
 			return cli.Usagef("--payout-address is required with --chain rpc")
@@ -256,8 +267,17 @@ func listenFlag(flag, addr string) (net.Listener, error) {
 func (d *daemon) openChain(ctx context.Context, cfg daemonConfig, bits uint32) (*chaincfg.Params, btcutil.Address, error) {
 	var err error
 	if cfg.Chain == "rpc" {
-		d.node, err = rpcnode.New(ctx, rpcnode.Config{URL: cfg.RPC.URL, User: cfg.RPC.User, Pass: cfg.RPC.Pass,
-			Kind: cfg.RPC.Kind, NetName: cfg.Net, Logger: d.log, ObserveRPC: d.metrics.ObserveRPC})
+		network, err := cfg.rpcNetwork()
+		if err != nil {
+			return nil, nil, err
+		}
+		user, pass, cookie, err := cfg.rpcCredentials(os.Getenv)
+		if err != nil {
+			return nil, nil, err
+		}
+		d.node, err = rpcnode.New(ctx, rpcnode.Config{URL: cfg.RPC.URL, User: user, Pass: pass, Cookie: cookie,
+			Kind: cfg.RPC.Kind, NetName: network.Name, SignetChallenge: network.Challenge, ZMQ: cfg.RPC.ZMQ,
+			Logger: d.log, ObserveRPC: d.metrics.ObserveRPC})
 		if err != nil {
 			return nil, nil, fmt.Errorf("node at %s: %w", cfg.RPC.URL, err)
 		}
@@ -276,10 +296,7 @@ func (d *daemon) openChain(ctx context.Context, cfg daemonConfig, bits uint32) (
 // Stratum servers.
 func (d *daemon) openBroker(ctx context.Context, cfg daemonConfig, params *chaincfg.Params, defaultPayout btcutil.Address) (err error) {
 	log := d.log
-	sub := cfg.Net
-	if cfg.Chain == "rpc" {
-		sub = "rpc-" + cfg.Net
-	}
+	sub := cfg.storeSubdir()
 	d.store, err = store.Open(ctx, filepath.Join(cfg.DataDir, sub, "powbroker.sqlite"), store.Options{Logger: log.With("component", "store"), ObserveCommit: d.metrics.ObserveCommit})
 	if err != nil {
 		return fmt.Errorf("store: %w", err)

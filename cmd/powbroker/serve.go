@@ -45,7 +45,9 @@ When it listens it prints one line to stdout: {"ready":true,"http":"HOST:PORT"},
 				"payout-address": {&final.PayoutAddress, &cfg.PayoutAddress}, "log-level": {&final.LogLevel, &cfg.LogLevel},
 				"chain": {&final.Chain, &cfg.Chain}, "rpc-url": {&final.RPC.URL, &cfg.RPC.URL},
 				"rpc-user": {&final.RPC.User, &cfg.RPC.User}, "rpc-pass": {&final.RPC.Pass, &cfg.RPC.Pass},
-				"rpc-kind": {&final.RPC.Kind, &cfg.RPC.Kind},
+				"rpc-kind": {&final.RPC.Kind, &cfg.RPC.Kind}, "rpc-cookie": {&final.RPC.Cookie, &cfg.RPC.Cookie},
+				"rpc-pass-file": {&final.RPC.PassFile, &cfg.RPC.PassFile}, "rpc-zmq": {&final.RPC.ZMQ, &cfg.RPC.ZMQ},
+				"signet-challenge": {&final.SignetChallenge, &cfg.SignetChallenge},
 			} {
 				if cmd.Flags().Changed(name) {
 					*p[0] = *p[1]
@@ -79,7 +81,8 @@ When it listens it prints one line to stdout: {"ready":true,"http":"HOST:PORT"},
 	f := cmd.Flags()
 	f.StringVar(&configFile, "config", "", "JSON config file (see configs/); flags override it")
 	f.StringVar(&cfg.DataDir, "datadir", "", "directory for the chain, the database and keys (required)")
-	f.StringVar(&cfg.Net, "net", "", "network: private or regtest (embedded, default private); regtest, testnet3, signet or mainnet (rpc, default regtest)")
+	f.StringVar(&cfg.Net, "net", "", "network: private or regtest (embedded, default private); regtest, signet, testnet4, testnet3 or mainnet (rpc, default regtest)")
+	f.StringVar(&cfg.SignetChallenge, "signet-challenge", "", "block challenge of a custom signet in hex, as bitcoind -signetchallenge (with --net signet; e.g. 51)")
 	f.StringVar(&cfg.HTTP, "http", cli.DefaultHTTP, "HTTP API listen address (port 0 picks a free port)")
 	f.StringVar(&cfg.Stratum, "stratum", "", "Stratum v1 listen address, e.g. 127.0.0.1:3333 (port 0 picks a free port; default off)")
 	f.StringVar(&cfg.PrivateBits, "private-bits", "", "fixed difficulty of the private network, compact hex (default 1d3fffff)")
@@ -88,7 +91,10 @@ When it listens it prints one line to stdout: {"ready":true,"http":"HOST:PORT"},
 	f.StringVar(&cfg.Chain, "chain", "embedded", "chain backend: embedded, or rpc (a btcd or bitcoind node)")
 	f.StringVar(&cfg.RPC.URL, "rpc-url", "", "node JSON-RPC URL, e.g. http://127.0.0.1:18334 (with --chain rpc)")
 	f.StringVar(&cfg.RPC.User, "rpc-user", "", "node RPC user")
-	f.StringVar(&cfg.RPC.Pass, "rpc-pass", "", "node RPC password (or in the config file)")
+	f.StringVar(&cfg.RPC.Pass, "rpc-pass", "", "node RPC password (visible in ps: prefer --rpc-pass-file, "+envRPCPass+" or the cookie)")
+	f.StringVar(&cfg.RPC.PassFile, "rpc-pass-file", "", "file whose first line is the node RPC password")
+	f.StringVar(&cfg.RPC.Cookie, "rpc-cookie", "", "Bitcoin Core's cookie file (default with --rpc-kind bitcoind and no password: ~/.bitcoin[/NET]/.cookie)")
+	f.StringVar(&cfg.RPC.ZMQ, "rpc-zmq", "", "bitcoind's ZMQ hashblock publisher, e.g. tcp://127.0.0.1:28332 (new blocks at once; polling stays the fallback)")
 	f.StringVar(&cfg.RPC.Kind, "rpc-kind", "btcd", "node kind: btcd or bitcoind")
 	return cmd
 }
