@@ -125,17 +125,9 @@ func (n *Node) pollOnce(ctx context.Context, view **chainView) (chain.TipEvent, 
 		return chain.TipEvent{}, false, err
 	}
 	if *view == nil {
-		// Remember the recent main chain, so that a reorg soon after the start
-		// reports the blocks it disconnects.
-		v := &chainView{tip: tip, low: tip.Height, byHigh: map[int32]chainhash.Hash{tip.Height: tip.Hash}}
-		cur := tip.Hash
-		for h := tip.Height; h > 0 && h > tip.Height-n.window+1; h-- {
-			hdr, err := n.rawHeader(ctx, cur)
-			if err != nil {
-				return chain.TipEvent{}, false, asUnavailable(err)
-			}
-			cur = hdr.PrevBlock
-			v.byHigh[h-1], v.low = cur, h-1
+		v, err := n.firstView(ctx, tip)
+		if err != nil {
+			return chain.TipEvent{}, false, err
 		}
 		*view = v
 		return chain.TipEvent{Tip: tip, Connected: []chainhash.Hash{tip.Hash}}, true, nil
@@ -144,15 +136,42 @@ func (n *Node) pollOnce(ctx context.Context, view **chainView) (chain.TipEvent, 
 	if tip.Hash == v.tip.Hash {
 		return chain.TipEvent{}, false, nil
 	}
-	// Walk the new branch back until it meets the view.
-	var connected []chainhash.Hash // newest first while walking
+	connected, fork, found, err := n.walkBack(ctx, v, tip)
+	if err != nil {
+		return chain.TipEvent{}, false, err
+	}
+	if !found {
+		if fork, err = n.forkByHeight(ctx, v); err != nil {
+			return chain.TipEvent{}, false, err
+		}
+	}
+	return v.advance(tip, fork, connected, n.window), true, nil
+}
+
+// firstView remembers the recent main chain below tip, so that a reorg soon after the
+// start reports the blocks it disconnects.
+func (n *Node) firstView(ctx context.Context, tip chain.Tip) (*chainView, error) {
+	v := &chainView{tip: tip, low: tip.Height, byHigh: map[int32]chainhash.Hash{tip.Height: tip.Hash}}
+	cur := tip.Hash
+	for h := tip.Height; h > 0 && h > tip.Height-n.window+1; h-- {
+		hdr, err := n.rawHeader(ctx, cur)
+		if err != nil {
+			return nil, asUnavailable(err)
+		}
+		cur = hdr.PrevBlock
+		v.byHigh[h-1], v.low = cur, h-1
+	}
+	return v, nil
+}
+
+// walkBack walks the new branch from tip back until it meets the view (found, at
+// height fork), returning the blocks it walked, newest first.
+func (n *Node) walkBack(ctx context.Context, v *chainView, tip chain.Tip) (connected []chainhash.Hash, fork int32, found bool, err error) {
 	cur, h := tip.Hash, tip.Height
-	fork := int32(-1)
-	found := false
+	fork = -1
 	for steps := int32(0); h >= 0 && steps < n.walkLimit; steps++ {
 		if old, ok := v.byHigh[h]; ok && old == cur {
-			fork, found = h, true
-			break
+			return connected, h, true, nil
 		}
 		if h < v.low {
 			break // below what we remember: the fork is unknown
@@ -163,27 +182,34 @@ func (n *Node) pollOnce(ctx context.Context, view **chainView) (chain.TipEvent, 
 		}
 		hdr, err := n.rawHeader(ctx, cur)
 		if err != nil {
-			return chain.TipEvent{}, false, asUnavailable(err)
+			return nil, 0, false, asUnavailable(err)
 		}
 		cur, h = hdr.PrevBlock, h-1
 	}
-	if !found {
-		// The walk did not meet the view: find which remembered blocks are still in
-		// the main chain by height.
-		for hh := v.tip.Height; hh >= v.low; hh-- {
-			var at string
-			if err := n.rpc.call(ctx, "getblockhash", &at, hh); err != nil {
-				if isOutOfRange(err) {
-					continue // above the new tip
-				}
-				return chain.TipEvent{}, false, asUnavailable(err)
+	return connected, fork, false, nil
+}
+
+// forkByHeight finds, when the walk did not meet the view, the highest remembered
+// block still in the main chain, by height (-1 when none is).
+func (n *Node) forkByHeight(ctx context.Context, v *chainView) (int32, error) {
+	for hh := v.tip.Height; hh >= v.low; hh-- {
+		var at string
+		if err := n.rpc.call(ctx, "getblockhash", &at, hh); err != nil {
+			if isOutOfRange(err) {
+				continue // above the new tip
 			}
-			if at == v.byHigh[hh].String() {
-				fork = hh
-				break
-			}
+			return 0, asUnavailable(err)
+		}
+		if at == v.byHigh[hh].String() {
+			return hh, nil
 		}
 	}
+	return -1, nil
+}
+
+// advance moves the view to tip: the remembered blocks above fork are disconnected,
+// the walked ones (newest first) connected; the view keeps window blocks.
+func (v *chainView) advance(tip chain.Tip, fork int32, connected []chainhash.Hash, window int32) chain.TipEvent {
 	ev := chain.TipEvent{Tip: tip}
 	for hh := v.tip.Height; hh > fork && hh >= v.low; hh-- {
 		if old, ok := v.byHigh[hh]; ok {
@@ -206,13 +232,13 @@ func (n *Node) pollOnce(ctx context.Context, view **chainView) (chain.TipEvent, 
 	v.low = tip.Height
 	for hh := range v.byHigh {
 		switch {
-		case hh > tip.Height || hh <= tip.Height-n.window:
+		case hh > tip.Height || hh <= tip.Height-window:
 			delete(v.byHigh, hh)
 		case hh < v.low:
 			v.low = hh
 		}
 	}
-	return ev, true, nil
+	return ev
 }
 
 // Health reports whether the node answered the tip poller's last request: nil when it
