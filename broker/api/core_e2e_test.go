@@ -1,9 +1,12 @@
 package api_test
 
 import (
+	"bytes"
+	"encoding/json"
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -75,7 +78,8 @@ func mustHash(t *testing.T, s string) chainhash.Hash {
 func TestCoreBlocks(t *testing.T) {
 	c := startCore(t)
 	var fault *faultyNode
-	e := newCoreEnv(t, c, rpcEnvOptions{cfg: rpcConfig(), wrap: func(n *rpcnode.Node) chain.Backend {
+	logs := &syncBuffer{}
+	e := newCoreEnv(t, c, rpcEnvOptions{cfg: rpcConfig(), logs: logs, wrap: func(n *rpcnode.Node) chain.Backend {
 		fault = &faultyNode{Node: n}
 		fault.breakNext.Store(1)
 		return fault
@@ -89,7 +93,8 @@ func TestCoreBlocks(t *testing.T) {
 	if rej := blocks[0]; rej.Accepted || !strings.Contains(rej.Reason, "witness") || strings.HasPrefix(rej.Reason, broker.StaleBlockPrefix) {
 		t.Fatalf("the block Core refused: %+v", rej)
 	}
-	if _, err := c.RPC("getblock", blocks[0].Hash, 1); err == nil {
+	blocks0 := blocks[0].Hash
+	if _, err := c.RPC("getblock", blocks0, 1); err == nil {
 		t.Fatal("Core has the rejected block")
 	}
 	if st, err := e.client.Status(e.ctx()); err != nil || st.BlocksFound != 0 {
@@ -138,6 +143,45 @@ func TestCoreBlocks(t *testing.T) {
 	if st, err := e.client.Status(e.ctx()); err != nil || st.BlocksFound != 1 {
 		t.Fatalf("status %+v %v", st, err)
 	}
+	// Logged as stale at info level, the refused block as rejected.
+	var staleLogged, rejectedLogged bool
+	for _, line := range strings.Split(logs.String(), "\n") {
+		var rec struct {
+			Level, Msg, Hash string
+		}
+		if json.Unmarshal([]byte(line), &rec) != nil {
+			continue
+		}
+		switch {
+		case rec.Msg == "stale block" && rec.Hash == second && rec.Level == "INFO":
+			staleLogged = true
+		case rec.Msg == "block rejected" && rec.Hash == second:
+			t.Fatalf("the stale block was logged as rejected: %s", line)
+		case rec.Msg == "block rejected" && rec.Hash == blocks0:
+			rejectedLogged = true
+		}
+	}
+	if !staleLogged || !rejectedLogged {
+		t.Fatalf("stale logged %v, rejected logged %v; log:\n%s", staleLogged, rejectedLogged, logs.String())
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the broker's concurrent log writes.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // TestCoreReorgInvalidate: invalidateblock takes the broker's block off Core's chain:

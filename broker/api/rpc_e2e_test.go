@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -72,6 +73,15 @@ type rpcEnvOptions struct {
 	// url, when set, is where the broker reaches the node (a fault proxy, which
 	// does not carry btcd's websocket).
 	url string
+	// logs, when set, receives the broker's log records (JSON, info and above).
+	logs io.Writer
+}
+
+func (e *rpcEnv) brokerLogger() *slog.Logger {
+	if e.opt.logs == nil {
+		return quiet()
+	}
+	return slog.New(slog.NewJSONHandler(e.opt.logs, nil))
 }
 
 func rpcConfig() broker.Config {
@@ -128,7 +138,7 @@ func (e *rpcEnv) start() {
 	}
 	e.store = brokertest.OpenStore(t, e.dir)
 	e.broker, err = broker.New(broker.Options{Config: opt.cfg, Net: "regtest", Backend: backend, Store: e.store,
-		PayoutScript: e.payout.PkScript, TokenKey: []byte("0123456789abcdef0123456789abcdef"), Logger: quiet()})
+		PayoutScript: e.payout.PkScript, TokenKey: []byte("0123456789abcdef0123456789abcdef"), Logger: e.brokerLogger()})
 	if err != nil {
 		t.Fatalf("broker: %v", err)
 	}
