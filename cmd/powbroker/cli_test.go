@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/proofow/powbroker/store/pgtest"
 )
 
 var (
@@ -46,8 +48,11 @@ func binaries(t *testing.T) (broker, miner string) {
 	return filepath.Join(binDir, "powbroker"), filepath.Join(binDir, "powminer")
 }
 
+// pg is the PostgreSQL server of the --store postgres tests, started on first use.
+var pg pgtest.Shared
+
 func TestMain(m *testing.M) {
-	code := m.Run()
+	code := pg.Main(m)
 	if binDir != "" {
 		os.RemoveAll(binDir)
 	}

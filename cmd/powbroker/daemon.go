@@ -27,7 +27,7 @@ import (
 	"github.com/proofow/powbroker/chain/rpcnode"
 	"github.com/proofow/powbroker/cmd/internal/cli"
 	"github.com/proofow/powbroker/metrics"
-	"github.com/proofow/powbroker/store"
+	"github.com/proofow/powbroker/store/pgstore"
 	"github.com/proofow/powbroker/stratum"
 )
 
@@ -45,6 +45,7 @@ type daemonConfig struct {
 	// SignetChallenge selects a custom signet (with net signet), in hex.
 	SignetChallenge string        `json:"signet_challenge,omitempty"`
 	LogLevel        string        `json:"log_level,omitempty"`
+	Store           string        `json:"store,omitempty"` // sqlite (default) or postgres://...
 	Broker          broker.Config `json:"broker"`
 }
 
@@ -144,6 +145,9 @@ func (c *daemonConfig) validate() error {
 			return cli.Usagef("--stratum %q: want host:port (port 0 picks a free one)", c.Stratum)
 		}
 	}
+	if err := validateStore(c.Store); err != nil {
+		return err
+	}
 	if err := c.StratumTuning.validate(); err != nil {
 		return err
 	}
@@ -192,7 +196,8 @@ type daemon struct {
 	backend chain.Backend
 	chain   *embedded.Chain // nil with a node over RPC
 	node    *rpcnode.Node
-	store   *store.Store
+	store   brokerStore
+	leader  *pgstore.Leader // the PostgreSQL leader lock; nil with SQLite
 	broker  *broker.Broker
 	server  *api.Server
 	ln      net.Listener
@@ -297,15 +302,11 @@ func (d *daemon) openChain(ctx context.Context, cfg daemonConfig, bits uint32) (
 func (d *daemon) openBroker(ctx context.Context, cfg daemonConfig, params *chaincfg.Params, defaultPayout btcutil.Address) (err error) {
 	log := d.log
 	sub := cfg.storeSubdir()
-	d.store, err = store.Open(ctx, filepath.Join(cfg.DataDir, sub, "powbroker.sqlite"), store.Options{Logger: log.With("component", "store"), ObserveCommit: d.metrics.ObserveCommit})
-	if err != nil {
-		return fmt.Errorf("store: %w", err)
-	}
-	payout, err := payoutScript(cfg.PayoutAddress, params, defaultPayout)
+	key, err := d.openStore(ctx, cfg, sub)
 	if err != nil {
 		return err
 	}
-	key, err := tokenKey(filepath.Join(cfg.DataDir, sub, "token.key"))
+	payout, err := payoutScript(cfg.PayoutAddress, params, defaultPayout)
 	if err != nil {
 		return err
 	}
@@ -340,13 +341,17 @@ func (d *daemon) openBroker(ctx context.Context, cfg daemonConfig, params *chain
 
 // run serves until ctx ends.
 func (d *daemon) run(ctx context.Context) error {
-	errc := make(chan error, 3)
+	errc := make(chan error, 5)
 	n := 2
 	go func() { errc <- d.broker.Run(ctx) }()
 	go func() { errc <- api.Serve(ctx, d.ln, d.server, d.log) }()
 	if d.stratum != nil {
 		n++
 		go func() { errc <- d.stratum.Serve(ctx, d.sln) }()
+	}
+	if d.leader != nil {
+		n++
+		go func() { errc <- d.holdLeader(ctx) }()
 	}
 	err := <-errc
 	if ctx.Err() == nil && err != nil {
@@ -379,6 +384,9 @@ func (d *daemon) close() {
 		if err := d.store.Close(); err != nil {
 			d.log.Error("close store", "err", err)
 		}
+	}
+	if d.leader != nil {
+		d.leader.Release()
 	}
 	if d.chain != nil {
 		if err := d.chain.Close(); err != nil {

@@ -47,7 +47,7 @@ When it listens it prints one line to stdout: {"ready":true,"http":"HOST:PORT"},
 				"rpc-user": {&final.RPC.User, &cfg.RPC.User}, "rpc-pass": {&final.RPC.Pass, &cfg.RPC.Pass},
 				"rpc-kind": {&final.RPC.Kind, &cfg.RPC.Kind}, "rpc-cookie": {&final.RPC.Cookie, &cfg.RPC.Cookie},
 				"rpc-pass-file": {&final.RPC.PassFile, &cfg.RPC.PassFile}, "rpc-zmq": {&final.RPC.ZMQ, &cfg.RPC.ZMQ},
-				"signet-challenge": {&final.SignetChallenge, &cfg.SignetChallenge},
+				"signet-challenge": {&final.SignetChallenge, &cfg.SignetChallenge}, "store": {&final.Store, &cfg.Store},
 			} {
 				if cmd.Flags().Changed(name) {
 					*p[0] = *p[1]
@@ -96,5 +96,6 @@ When it listens it prints one line to stdout: {"ready":true,"http":"HOST:PORT"},
 	f.StringVar(&cfg.RPC.Cookie, "rpc-cookie", "", "Bitcoin Core's cookie file (default with --rpc-kind bitcoind and no password: ~/.bitcoin[/NET]/.cookie)")
 	f.StringVar(&cfg.RPC.ZMQ, "rpc-zmq", "", "bitcoind's ZMQ hashblock publisher, e.g. tcp://127.0.0.1:28332 (new blocks at once; polling stays the fallback)")
 	f.StringVar(&cfg.RPC.Kind, "rpc-kind", "btcd", "node kind: btcd or bitcoind")
+	f.StringVar(&cfg.Store, "store", "", "store: sqlite (default, in the datadir) or postgres://user:pass@host:port/db (brokers on one database take turns: a second one waits as a standby)")
 	return cmd
 }
