@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -68,20 +67,16 @@ func (s *Store) AddBlock(ctx context.Context, b *broker.Block) error {
 	if b == nil || b.Hash == "" {
 		return errors.New("store: block without hash")
 	}
-	txids, err := json.Marshal(nonNil(b.Txids))
+	txids, orderIDs, err := BlockIDs(b)
 	if err != nil {
-		return fmt.Errorf("store: block %s: %w", b.Hash, err)
-	}
-	orderIDs, err := json.Marshal(nonNil(b.OrderIDs))
-	if err != nil {
-		return fmt.Errorf("store: block %s: %w", b.Hash, err)
+		return fmt.Errorf("store: %w", err)
 	}
 	_, err = s.wdb.ExecContext(ctx, `INSERT INTO blocks(hash, height, prev_hash, txids, order_ids, found_at,
 		accepted, reason) VALUES(?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT(hash) DO UPDATE SET height = excluded.height, prev_hash = excluded.prev_hash,
 		txids = excluded.txids, order_ids = excluded.order_ids, found_at = excluded.found_at,
 		accepted = excluded.accepted, reason = excluded.reason`,
-		b.Hash, b.Height, b.PrevHash, string(txids), string(orderIDs), toNanos(b.FoundAt), b.Accepted, b.Reason)
+		b.Hash, b.Height, b.PrevHash, txids, orderIDs, toNanos(b.FoundAt), b.Accepted, b.Reason)
 	if err != nil {
 		return fmt.Errorf("store: add block %s: %w", b.Hash, err)
 	}
@@ -97,31 +92,18 @@ func nonNil(s []string) []string {
 
 // Blocks lists the recorded blocks by height, then by the time they were found.
 func (s *Store) Blocks(ctx context.Context) ([]*broker.Block, error) {
-	rows, err := s.rdb.QueryContext(ctx, `SELECT hash, height, prev_hash, txids, order_ids, found_at,
-		accepted, reason FROM blocks ORDER BY height, found_at, hash`)
+	rows, err := s.rdb.QueryContext(ctx, `SELECT `+BlockColumns+` FROM blocks ORDER BY height, found_at, hash`)
 	if err != nil {
 		return nil, fmt.Errorf("store: blocks: %w", err)
 	}
 	defer rows.Close()
 	var out []*broker.Block
 	for rows.Next() {
-		var (
-			b               broker.Block
-			txids, orderIDs string
-			found           int64
-		)
-		if err := rows.Scan(&b.Hash, &b.Height, &b.PrevHash, &txids, &orderIDs, &found, &b.Accepted,
-			&b.Reason); err != nil {
+		b, err := ScanBlock(rows)
+		if err != nil {
 			return nil, fmt.Errorf("store: blocks: %w", err)
 		}
-		if err := json.Unmarshal([]byte(txids), &b.Txids); err != nil {
-			return nil, fmt.Errorf("store: block %s: txids: %w", b.Hash, err)
-		}
-		if err := json.Unmarshal([]byte(orderIDs), &b.OrderIDs); err != nil {
-			return nil, fmt.Errorf("store: block %s: order ids: %w", b.Hash, err)
-		}
-		b.FoundAt = fromNanos(found)
-		out = append(out, &b)
+		out = append(out, b)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("store: blocks: %w", err)

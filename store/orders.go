@@ -11,38 +11,11 @@ import (
 	"github.com/proofow/powbroker/broker"
 )
 
-const orderColumns = `id, token_hash, state, txid, raw_tx, fee, vsize, required_work, credited_work,
-	shares, created_at, expires_at, paid_at, mined_at, confirmed_at, block_hash, height, reason,
-	idempotency_key, request_hash, updated_at`
+const orderColumns = OrderColumns
 
-type rowScanner interface {
-	Scan(dest ...any) error
-}
+type rowScanner = RowScanner
 
-func scanOrder(r rowScanner) (*broker.Order, error) {
-	var (
-		o                                            broker.Order
-		state                                        string
-		tokenHash, requestHash                       []byte
-		created, expires, paid, mined, conf, updated int64
-	)
-	err := r.Scan(&o.ID, &tokenHash, &state, &o.Txid, &o.RawTx, &o.Fee, &o.VSize, &o.RequiredWork,
-		&o.CreditedWork, &o.Shares, &created, &expires, &paid, &mined, &conf, &o.BlockHash, &o.Height,
-		&o.Reason, &o.IdempotencyKey, &requestHash, &updated)
-	if err != nil {
-		return nil, err
-	}
-	o.State = broker.State(state)
-	copy(o.TokenHash[:], tokenHash)
-	copy(o.RequestHash[:], requestHash)
-	o.CreatedAt = fromNanos(created)
-	o.ExpiresAt = fromNanos(expires)
-	o.PaidAt = fromNanos(paid)
-	o.MinedAt = fromNanos(mined)
-	o.ConfirmedAt = fromNanos(conf)
-	o.UpdatedAt = fromNanos(updated)
-	return &o, nil
-}
+func scanOrder(r rowScanner) (*broker.Order, error) { return ScanOrder(r) }
 
 func insertEvent(ctx context.Context, tx *sql.Tx, orderID string, at time.Time, from, to broker.State, detail string) error {
 	_, err := tx.ExecContext(ctx,
@@ -213,9 +186,7 @@ func (s *Store) Transition(ctx context.Context, id string, from []broker.State, 
 	if update != nil {
 		orig := *o
 		update(o)
-		// Immutable columns keep their stored values.
-		o.ID, o.TokenHash, o.Txid, o.RawTx, o.Fee, o.VSize = orig.ID, orig.TokenHash, orig.Txid, orig.RawTx, orig.Fee, orig.VSize
-		o.CreatedAt, o.IdempotencyKey, o.RequestHash = orig.CreatedAt, orig.IdempotencyKey, orig.RequestHash
+		KeepImmutable(o, &orig)
 	}
 	o.State = to
 	o.UpdatedAt = fromNanos(time.Now().UnixNano())

@@ -6,23 +6,11 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"math"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/proofow/powbroker/broker"
+	"github.com/proofow/powbroker/store/sharegroup"
 )
-
-type shareReq struct {
-	sh   *broker.Share
-	resp chan shareResp
-}
-
-type shareResp struct {
-	res broker.Recorded
-	err error
-}
 
 // orderAcc is the state of one order inside a group transaction.
 type orderAcc struct {
@@ -34,24 +22,13 @@ type orderAcc struct {
 
 type shareWriter struct {
 	s *Store
-
-	mu     sync.RWMutex // guards closed against sends on queue
-	closed bool
-	queue  chan shareReq
-	done   chan struct{}
+	q *sharegroup.Queue
 
 	selOrder, insShare, updOrder, insEvent *sql.Stmt
-
-	groups, shares, accepted, duplicates, failed, maxGroup atomic.Uint64
-	sent                                                   atomic.Uint64 // shares handed to the writer
 }
 
 func newShareWriter(s *Store) (*shareWriter, error) {
-	w := &shareWriter{
-		s:     s,
-		queue: make(chan shareReq, 4*s.opt.GroupMax),
-		done:  make(chan struct{}),
-	}
+	w := &shareWriter{s: s}
 	ctx := context.Background()
 	var err error
 	prep := func(q string) *sql.Stmt {
@@ -92,29 +69,13 @@ func (w *shareWriter) closeStmts() error {
 	return errors.Join(errs...)
 }
 
-// stop refuses new shares, lets the writer commit what is queued, and waits for it.
-func (w *shareWriter) stop() {
-	w.mu.Lock()
-	if !w.closed {
-		w.closed = true
-		close(w.queue)
-	}
-	w.mu.Unlock()
-	<-w.done
+// start begins taking shares.
+func (w *shareWriter) start() {
+	w.q = sharegroup.New("store", w.s.opt.GroupDelay, w.s.opt.GroupMax, w.commit, w.s.opt.ObserveCommit)
 }
 
-func checkShare(sh *broker.Share) error {
-	if sh == nil {
-		return errors.New("store: nil share")
-	}
-	if sh.OrderID == "" {
-		return errors.New("store: share without order id")
-	}
-	if math.IsNaN(sh.Difficulty) || math.IsInf(sh.Difficulty, 0) || sh.Difficulty < 0 {
-		return fmt.Errorf("store: share %x: bad difficulty %v", sh.HeaderHash, sh.Difficulty)
-	}
-	return nil
-}
+// stop refuses new shares, lets the writer commit what is queued, and waits for it.
+func (w *shareWriter) stop() { w.q.Stop() }
 
 // RecordShares records accepted shares and credits their orders (broker.Store): it
 // queues them all before waiting, so that they share group commits (one HTTP post
@@ -129,133 +90,18 @@ func checkShare(sh *broker.Share) error {
 // alone with an error wrapping broker.ErrNotFound. results[i] and errs[i] belong to
 // shares[i].
 func (s *Store) RecordShares(ctx context.Context, shares []*broker.Share) (results []broker.Recorded, errs []error) {
-	results = make([]broker.Recorded, len(shares))
-	errs = make([]error, len(shares))
-	reqs := make([]shareReq, len(shares))
-	w := s.shares
-	w.mu.RLock()
-	for i, sh := range shares {
-		if errs[i] = checkShare(sh); errs[i] != nil {
-			continue
-		}
-		if w.closed {
-			errs[i] = broker.ErrStoreClosed
-			continue
-		}
-		req := shareReq{sh: sh, resp: make(chan shareResp, 1)}
-		select {
-		case w.queue <- req:
-			w.sent.Add(1)
-			reqs[i] = req
-		case <-ctx.Done():
-			errs[i] = fmt.Errorf("store: record share: %w", ctx.Err())
-		}
-	}
-	w.mu.RUnlock()
-	for i, req := range reqs {
-		if req.resp == nil {
-			continue
-		}
-		select {
-		case r := <-req.resp:
-			results[i], errs[i] = r.res, r.err
-		case <-ctx.Done():
-			errs[i] = fmt.Errorf("store: record share: %w", ctx.Err())
-		}
-	}
-	return results, errs
+	return s.shares.q.Record(ctx, shares)
 }
 
 // Stats reports the share writer's counters.
-func (s *Store) Stats() broker.WriterStats {
-	w := s.shares
-	return broker.WriterStats{
-		Groups:     w.groups.Load(),
-		Shares:     w.shares.Load(),
-		Accepted:   w.accepted.Load(),
-		Duplicates: w.duplicates.Load(),
-		Failed:     w.failed.Load(),
-		MaxGroup:   w.maxGroup.Load(),
-	}
-}
+func (s *Store) Stats() broker.WriterStats { return s.shares.q.Stats() }
 
-func (w *shareWriter) run() {
-	defer close(w.done)
-	opt := w.s.opt
-	batch := make([]shareReq, 0, opt.GroupMax)
-	resps := make([]shareResp, 0, opt.GroupMax)
-	timer := time.NewTimer(time.Hour)
-	timer.Stop()
-	for {
-		first, ok := <-w.queue
-		if !ok {
-			return
-		}
-		batch = append(batch[:0], first)
-		open := true
-		wait := opt.GroupDelay > 0
-		if wait {
-			timer.Reset(opt.GroupDelay)
-		}
-	collect:
-		for len(batch) < opt.GroupMax {
-			// Take what is already queued without touching the timer.
-			select {
-			case r, ok := <-w.queue:
-				if !ok {
-					open = false
-					break collect
-				}
-				batch = append(batch, r)
-				continue
-			default:
-			}
-			if !wait {
-				// No delay: commit what was queued; more queues up during the commit.
-				break collect
-			}
-			select {
-			case r, ok := <-w.queue:
-				if !ok {
-					open = false
-					break collect
-				}
-				batch = append(batch, r)
-			case <-timer.C:
-				break collect
-			}
-		}
-		timer.Stop()
-
-		started := time.Now()
-		resps = w.commit(batch, resps[:0])
-		if w.s.opt.ObserveCommit != nil {
-			w.s.opt.ObserveCommit(len(batch), time.Since(started))
-		}
-		for i, r := range batch {
-			r.resp <- resps[i]
-			batch[i] = shareReq{}
-		}
-		if !open {
-			// The queue is closed and drained (a closed channel yields only after its
-			// buffer is empty).
-			return
-		}
-	}
-}
-
-// commit writes one group in one transaction and returns a response per share.
-func (w *shareWriter) commit(batch []shareReq, resps []shareResp) []shareResp {
+// commit writes one group in one transaction (a sharegroup.Commit).
+func (w *shareWriter) commit(batch []*broker.Share, res []broker.Recorded, errs []error) error {
 	ctx := context.Background()
-	n := uint64(len(batch))
-	fail := func(err error) []shareResp {
+	fail := func(err error) error {
 		w.s.log.Error("store: share group failed", "shares", len(batch), "err", err)
-		w.failed.Add(n)
-		resps = resps[:0]
-		for range batch {
-			resps = append(resps, shareResp{err: err})
-		}
-		return resps
+		return err
 	}
 	tx, err := w.s.wdb.BeginTx(ctx, nil)
 	if err != nil {
@@ -267,13 +113,13 @@ func (w *shareWriter) commit(batch []shareReq, resps []shareResp) []shareResp {
 		updOrder: tx.StmtContext(ctx, w.updOrder), insEvent: tx.StmtContext(ctx, w.insEvent),
 		orders: make(map[string]*orderAcc), now: time.Now().UnixNano(),
 	}
-	for _, r := range batch {
-		res, err := g.record(r.sh)
+	for i, sh := range batch {
+		r, err := g.record(sh)
 		var ge groupError
 		if errors.As(err, &ge) {
 			return fail(ge.err)
 		}
-		resps = append(resps, shareResp{res: res, err: err})
+		res[i], errs[i] = r, err
 	}
 	if err := g.updateOrders(); err != nil {
 		return fail(err)
@@ -281,17 +127,7 @@ func (w *shareWriter) commit(batch []shareReq, resps []shareResp) []shareResp {
 	if err := tx.Commit(); err != nil {
 		return fail(fmt.Errorf("store: share group: commit: %w", err))
 	}
-	w.groups.Add(1)
-	w.shares.Add(n)
-	w.accepted.Add(g.accepted)
-	w.duplicates.Add(g.dups)
-	for {
-		m := w.maxGroup.Load()
-		if n <= m || w.maxGroup.CompareAndSwap(m, n) {
-			break
-		}
-	}
-	return resps
+	return nil
 }
 
 // group is one share group's transaction: its statements and the orders it touched.
@@ -300,7 +136,6 @@ type group struct {
 	selOrder, insShare, updOrder, insEvent *sql.Stmt
 	orders                                 map[string]*orderAcc
 	now                                    int64
-	accepted, dups                         uint64
 }
 
 // groupError is an error that fails the whole group (its transaction is unusable).
@@ -353,10 +188,8 @@ func (g *group) record(sh *broker.Share) (broker.Recorded, error) {
 		return broker.Recorded{}, groupError{fmt.Errorf("store: share group: insert share %x: %w", sh.HeaderHash, err)}
 	}
 	if ins == 0 {
-		g.dups++
 		return broker.Recorded{Duplicate: true, OrderState: acc.work.State, CreditedWork: acc.work.Credited}, nil
 	}
-	g.accepted++
 	acc.dirty = true
 	became := broker.CreditShare(&acc.work, sh.Difficulty)
 	if became {

@@ -178,7 +178,7 @@ func open(ctx context.Context, path string, opt Options, migrations fs.FS, synch
 	s.shares = sw
 	s.lock = lock
 	ok = true
-	go sw.run()
+	sw.start()
 	return s, nil
 }
 
@@ -328,17 +328,6 @@ func migrate(ctx context.Context, db *sql.DB, fsys fs.FS, log *slog.Logger) erro
 	return nil
 }
 
-// Time helpers: Unix nanoseconds, the zero time is 0.
-func toNanos(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return t.UnixNano()
-}
+func toNanos(t time.Time) int64 { return Nanos(t) }
 
-func fromNanos(n int64) time.Time {
-	if n == 0 {
-		return time.Time{}
-	}
-	return time.Unix(0, n).UTC()
-}
+func fromNanos(n int64) time.Time { return FromNanos(n) }

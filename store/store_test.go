@@ -274,7 +274,7 @@ func TestClose(t *testing.T) {
 	mustCreate(t, s, testOrder("a", 100))
 	const n = 20
 	wait := storetest.SendShares(ctx, s, "a", "c", n)
-	for s.shares.sent.Load() < n {
+	for s.shares.q.Sent() < n {
 		time.Sleep(time.Millisecond)
 	}
 	// Shares queued when Close starts are committed and answered.

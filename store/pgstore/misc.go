@@ -2,13 +2,13 @@ package pgstore
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/proofow/powbroker/broker"
+	"github.com/proofow/powbroker/store"
 )
 
 // CreateAssignment stores a work assignment; its order must exist.
@@ -67,59 +67,36 @@ func (s *Store) AddBlock(ctx context.Context, b *broker.Block) error {
 	if b == nil || b.Hash == "" {
 		return errors.New("pgstore: block without hash")
 	}
-	txids, err := json.Marshal(nonNil(b.Txids))
+	txids, orderIDs, err := store.BlockIDs(b)
 	if err != nil {
-		return fmt.Errorf("pgstore: block %s: %w", b.Hash, err)
-	}
-	orderIDs, err := json.Marshal(nonNil(b.OrderIDs))
-	if err != nil {
-		return fmt.Errorf("pgstore: block %s: %w", b.Hash, err)
+		return fmt.Errorf("pgstore: %w", err)
 	}
 	_, err = s.pool.Exec(ctx, `INSERT INTO blocks(hash, height, prev_hash, txids, order_ids, found_at,
 		accepted, reason) VALUES($1, $2, $3, $4, $5, $6, $7, $8)
 		ON CONFLICT(hash) DO UPDATE SET height = excluded.height, prev_hash = excluded.prev_hash,
 		txids = excluded.txids, order_ids = excluded.order_ids, found_at = excluded.found_at,
 		accepted = excluded.accepted, reason = excluded.reason`,
-		b.Hash, b.Height, b.PrevHash, string(txids), string(orderIDs), toNanos(b.FoundAt), b.Accepted, b.Reason)
+		b.Hash, b.Height, b.PrevHash, txids, orderIDs, toNanos(b.FoundAt), b.Accepted, b.Reason)
 	if err != nil {
 		return fmt.Errorf("pgstore: add block %s: %w", b.Hash, err)
 	}
 	return nil
 }
 
-func nonNil(s []string) []string {
-	if s == nil {
-		return []string{}
-	}
-	return s
-}
-
 // Blocks lists the recorded blocks by height, then by the time they were found.
 func (s *Store) Blocks(ctx context.Context) ([]*broker.Block, error) {
-	rows, err := s.pool.Query(ctx, `SELECT hash, height, prev_hash, txids, order_ids, found_at,
-		accepted, reason FROM blocks ORDER BY height, found_at, hash`)
+	rows, err := s.pool.Query(ctx, `SELECT `+store.BlockColumns+` FROM blocks ORDER BY height, found_at, hash`)
 	if err != nil {
 		return nil, fmt.Errorf("pgstore: blocks: %w", err)
 	}
 	defer rows.Close()
 	var out []*broker.Block
 	for rows.Next() {
-		var (
-			b               broker.Block
-			txids, orderIDs string
-			found           int64
-		)
-		if err := rows.Scan(&b.Hash, &b.Height, &b.PrevHash, &txids, &orderIDs, &found, &b.Accepted, &b.Reason); err != nil {
+		b, err := store.ScanBlock(rows)
+		if err != nil {
 			return nil, fmt.Errorf("pgstore: blocks: %w", err)
 		}
-		if err := json.Unmarshal([]byte(txids), &b.Txids); err != nil {
-			return nil, fmt.Errorf("pgstore: block %s: txids: %w", b.Hash, err)
-		}
-		if err := json.Unmarshal([]byte(orderIDs), &b.OrderIDs); err != nil {
-			return nil, fmt.Errorf("pgstore: block %s: order ids: %w", b.Hash, err)
-		}
-		b.FoundAt = fromNanos(found)
-		out = append(out, &b)
+		out = append(out, b)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("pgstore: blocks: %w", err)

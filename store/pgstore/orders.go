@@ -10,36 +10,10 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/proofow/powbroker/broker"
+	"github.com/proofow/powbroker/store"
 )
 
-const orderColumns = `id, token_hash, state, txid, raw_tx, fee, vsize, required_work, credited_work,
-	shares, created_at, expires_at, paid_at, mined_at, confirmed_at, block_hash, height, reason,
-	idempotency_key, request_hash, updated_at`
-
-func scanOrder(r pgx.Row) (*broker.Order, error) {
-	var (
-		o                                            broker.Order
-		state                                        string
-		tokenHash, requestHash                       []byte
-		created, expires, paid, mined, conf, updated int64
-	)
-	err := r.Scan(&o.ID, &tokenHash, &state, &o.Txid, &o.RawTx, &o.Fee, &o.VSize, &o.RequiredWork,
-		&o.CreditedWork, &o.Shares, &created, &expires, &paid, &mined, &conf, &o.BlockHash, &o.Height,
-		&o.Reason, &o.IdempotencyKey, &requestHash, &updated)
-	if err != nil {
-		return nil, err
-	}
-	o.State = broker.State(state)
-	copy(o.TokenHash[:], tokenHash)
-	copy(o.RequestHash[:], requestHash)
-	o.CreatedAt = fromNanos(created)
-	o.ExpiresAt = fromNanos(expires)
-	o.PaidAt = fromNanos(paid)
-	o.MinedAt = fromNanos(mined)
-	o.ConfirmedAt = fromNanos(conf)
-	o.UpdatedAt = fromNanos(updated)
-	return &o, nil
-}
+const orderColumns = store.OrderColumns
 
 func insertEvent(ctx context.Context, tx pgx.Tx, orderID string, at time.Time, from, to broker.State, detail string) error {
 	_, err := tx.Exec(ctx, `INSERT INTO order_events(order_id, at, from_state, to_state, detail) VALUES($1, $2, $3, $4, $5)`,
@@ -81,7 +55,7 @@ func (s *Store) createOrder(ctx context.Context, o *broker.Order, detail string)
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx))
 	if o.IdempotencyKey != "" {
-		prev, err := scanOrder(tx.QueryRow(ctx, `SELECT `+orderColumns+` FROM orders WHERE idempotency_key = $1`, o.IdempotencyKey))
+		prev, err := store.ScanOrder(tx.QueryRow(ctx, `SELECT `+orderColumns+` FROM orders WHERE idempotency_key = $1`, o.IdempotencyKey))
 		switch {
 		case err == nil:
 			if prev.RequestHash != o.RequestHash {
@@ -129,7 +103,7 @@ func (s *Store) createOrder(ctx context.Context, o *broker.Order, detail string)
 
 // Order reads one order; broker.ErrNotFound when there is none with that id.
 func (s *Store) Order(ctx context.Context, id string) (*broker.Order, error) {
-	o, err := scanOrder(s.pool.QueryRow(ctx, `SELECT `+orderColumns+` FROM orders WHERE id = $1`, id))
+	o, err := store.ScanOrder(s.pool.QueryRow(ctx, `SELECT `+orderColumns+` FROM orders WHERE id = $1`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, fmt.Errorf("pgstore: order %s: %w", id, broker.ErrNotFound)
 	}
@@ -147,7 +121,7 @@ func (s *Store) queryOrders(ctx context.Context, query string, args ...any) ([]*
 	defer rows.Close()
 	var out []*broker.Order
 	for rows.Next() {
-		o, err := scanOrder(rows)
+		o, err := store.ScanOrder(rows)
 		if err != nil {
 			return nil, fmt.Errorf("pgstore: scan order: %w", err)
 		}
@@ -187,7 +161,7 @@ func (s *Store) Transition(ctx context.Context, id string, from []broker.State, 
 		return nil, fmt.Errorf("pgstore: transition order %s: %w", id, err)
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx))
-	o, err := scanOrder(tx.QueryRow(ctx, `SELECT `+orderColumns+` FROM orders WHERE id = $1 FOR UPDATE`, id))
+	o, err := store.ScanOrder(tx.QueryRow(ctx, `SELECT `+orderColumns+` FROM orders WHERE id = $1 FOR UPDATE`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, fmt.Errorf("pgstore: transition order %s: %w", id, broker.ErrNotFound)
 	}
@@ -206,8 +180,7 @@ func (s *Store) Transition(ctx context.Context, id string, from []broker.State, 
 	if update != nil {
 		orig := *o
 		update(o)
-		o.ID, o.TokenHash, o.Txid, o.RawTx, o.Fee, o.VSize = orig.ID, orig.TokenHash, orig.Txid, orig.RawTx, orig.Fee, orig.VSize
-		o.CreatedAt, o.IdempotencyKey, o.RequestHash = orig.CreatedAt, orig.IdempotencyKey, orig.RequestHash
+		store.KeepImmutable(o, &orig)
 	}
 	o.State = to
 	o.UpdatedAt = fromNanos(time.Now().UnixNano())
@@ -291,7 +264,7 @@ func (s *Store) OrderByTokenHash(ctx context.Context, h [32]byte) (*broker.Order
 }
 
 func (s *Store) orderWhere(ctx context.Context, where string, arg any) (*broker.Order, error) {
-	o, err := scanOrder(s.pool.QueryRow(ctx, `SELECT `+orderColumns+` FROM orders WHERE `+where+` LIMIT 1`, arg))
+	o, err := store.ScanOrder(s.pool.QueryRow(ctx, `SELECT `+orderColumns+` FROM orders WHERE `+where+` LIMIT 1`, arg))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, fmt.Errorf("pgstore: order: %w", broker.ErrNotFound)
 	}

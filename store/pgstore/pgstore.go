@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/proofow/powbroker/broker"
 	"github.com/proofow/powbroker/store"
+	"github.com/proofow/powbroker/store/sharegroup"
 )
 
 //go:embed migrations/*.sql
@@ -38,7 +39,7 @@ type Store struct {
 	log    *slog.Logger
 	opt    Options
 	pool   *pgxpool.Pool
-	shares *shareWriter
+	shares *sharegroup.Queue
 
 	closeOnce sync.Once
 	closeErr  error
@@ -92,8 +93,7 @@ func open(ctx context.Context, url string, opt Options, migrations fs.FS) (*Stor
 		pool.Close()
 		return nil, fmt.Errorf("pgstore: %s: %w", shown, err)
 	}
-	s.shares = newShareWriter(s)
-	go s.shares.run()
+	s.shares = sharegroup.New("pgstore", opt.GroupDelay, opt.GroupMax, s.commit, opt.ObserveCommit)
 	return s, nil
 }
 
@@ -123,7 +123,7 @@ func (s *Store) Pool() *pgxpool.Pool { return s.pool }
 // results), and closes the pool. Calling it again returns the first result.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
-		s.shares.stop()
+		s.shares.Stop()
 		s.pool.Close()
 	})
 	return s.closeErr
@@ -194,19 +194,8 @@ func migrate(ctx context.Context, pool *pgxpool.Pool, fsys fs.FS, log *slog.Logg
 	return nil
 }
 
-// Time helpers: Unix nanoseconds, the zero time is 0 (as in the SQLite store).
-func toNanos(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return t.UnixNano()
-}
+func toNanos(t time.Time) int64 { return store.Nanos(t) }
 
-func fromNanos(n int64) time.Time {
-	if n == 0 {
-		return time.Time{}
-	}
-	return time.Unix(0, n).UTC()
-}
+func fromNanos(n int64) time.Time { return store.FromNanos(n) }
 
 var _ broker.Store = (*Store)(nil)

@@ -5,24 +5,11 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"math"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/proofow/powbroker/broker"
 )
-
-type shareReq struct {
-	sh   *broker.Share
-	resp chan shareResp
-}
-
-type shareResp struct {
-	res broker.Recorded
-	err error
-}
 
 // orderAcc is the state of one order inside a group transaction.
 type orderAcc struct {
@@ -31,185 +18,25 @@ type orderAcc struct {
 	dirty  bool
 }
 
-type shareWriter struct {
-	s *Store
-
-	mu     sync.RWMutex // guards closed against sends on queue
-	closed bool
-	queue  chan shareReq
-	done   chan struct{}
-
-	groups, shares, accepted, duplicates, failed, maxGroup atomic.Uint64
-}
-
-func newShareWriter(s *Store) *shareWriter {
-	return &shareWriter{s: s, queue: make(chan shareReq, 4*s.opt.GroupMax), done: make(chan struct{})}
-}
-
-// stop refuses new shares, lets the writer commit what is queued, and waits for it.
-func (w *shareWriter) stop() {
-	w.mu.Lock()
-	if !w.closed {
-		w.closed = true
-		close(w.queue)
-	}
-	w.mu.Unlock()
-	<-w.done
-}
-
-func checkShare(sh *broker.Share) error {
-	if sh == nil {
-		return errors.New("pgstore: nil share")
-	}
-	if sh.OrderID == "" {
-		return errors.New("pgstore: share without order id")
-	}
-	if math.IsNaN(sh.Difficulty) || math.IsInf(sh.Difficulty, 0) || sh.Difficulty < 0 {
-		return fmt.Errorf("pgstore: share %x: bad difficulty %v", sh.HeaderHash, sh.Difficulty)
-	}
-	return nil
-}
-
-// enqueue hands sh to the writer; the caller holds w.mu for reading.
-func (w *shareWriter) enqueue(ctx context.Context, sh *broker.Share) (shareReq, error) {
-	if err := checkShare(sh); err != nil {
-		return shareReq{}, err
-	}
-	if w.closed {
-		return shareReq{}, broker.ErrStoreClosed
-	}
-	req := shareReq{sh: sh, resp: make(chan shareResp, 1)}
-	select {
-	case w.queue <- req:
-		return req, nil
-	case <-ctx.Done():
-		return shareReq{}, fmt.Errorf("pgstore: record share: %w", ctx.Err())
-	}
-}
-
-func wait(ctx context.Context, req shareReq) (broker.Recorded, error) {
-	select {
-	case r := <-req.resp:
-		return r.res, r.err
-	case <-ctx.Done():
-		// The share may still be committed; it is simply not acknowledged.
-		return broker.Recorded{}, fmt.Errorf("pgstore: record share: %w", ctx.Err())
-	}
-}
-
 // RecordShares records accepted shares and credits their orders (broker.CreditShare),
 // queuing them all before waiting so that they share group commits, and answers each
 // only after its group's COMMIT returned. A hash stored before (or earlier in the same
 // call) gives Duplicate=true and credits nothing; a share for an unknown order fails
 // alone with broker.ErrNotFound; after Close, broker.ErrStoreClosed.
 func (s *Store) RecordShares(ctx context.Context, shares []*broker.Share) ([]broker.Recorded, []error) {
-	results := make([]broker.Recorded, len(shares))
-	errs := make([]error, len(shares))
-	reqs := make([]shareReq, len(shares))
-	w := s.shares
-	w.mu.RLock()
-	for i, sh := range shares {
-		reqs[i], errs[i] = w.enqueue(ctx, sh)
-	}
-	w.mu.RUnlock()
-	for i, req := range reqs {
-		if req.resp != nil {
-			results[i], errs[i] = wait(ctx, req)
-		}
-	}
-	return results, errs
+	return s.shares.Record(ctx, shares)
 }
 
 // Stats reports the share writer's counters.
-func (s *Store) Stats() broker.WriterStats {
-	w := s.shares
-	return broker.WriterStats{
-		Groups: w.groups.Load(), Shares: w.shares.Load(), Accepted: w.accepted.Load(),
-		Duplicates: w.duplicates.Load(), Failed: w.failed.Load(), MaxGroup: w.maxGroup.Load(),
-	}
-}
+func (s *Store) Stats() broker.WriterStats { return s.shares.Stats() }
 
-func (w *shareWriter) run() {
-	defer close(w.done)
-	opt := w.s.opt
-	batch := make([]shareReq, 0, opt.GroupMax)
-	timer := time.NewTimer(time.Hour)
-	timer.Stop()
-	for {
-		first, ok := <-w.queue
-		if !ok {
-			return
-		}
-		batch = append(batch[:0], first)
-		open := true
-		if opt.GroupDelay > 0 {
-			timer.Reset(opt.GroupDelay)
-		}
-	collect:
-		for len(batch) < opt.GroupMax {
-			select {
-			case r, ok := <-w.queue:
-				if !ok {
-					open = false
-					break collect
-				}
-				batch = append(batch, r)
-				continue
-			default:
-			}
-			if opt.GroupDelay <= 0 {
-				break collect
-			}
-			select {
-			case r, ok := <-w.queue:
-				if !ok {
-					open = false
-					break collect
-				}
-				batch = append(batch, r)
-			case <-timer.C:
-				break collect
-			}
-		}
-		timer.Stop()
-		resps := w.commit(batch)
-		for i, r := range batch {
-			r.resp <- resps[i]
-			batch[i] = shareReq{}
-		}
-		if !open {
-			return
-		}
-	}
-}
-
-// commit writes one group in one transaction and returns a response per share.
-func (w *shareWriter) commit(batch []shareReq) []shareResp {
-	ctx := context.Background()
-	started := time.Now()
-	resps, err := w.commitTx(ctx, batch)
-	if err == nil && w.s.opt.ObserveCommit != nil {
-		w.s.opt.ObserveCommit(len(batch), time.Since(started))
-	}
-	n := uint64(len(batch))
+// commit writes one group in one transaction (a sharegroup.Commit).
+func (s *Store) commit(batch []*broker.Share, res []broker.Recorded, errs []error) error {
+	err := s.commitTx(context.Background(), batch, res, errs)
 	if err != nil {
-		w.s.log.Error("pgstore: share group failed", "shares", len(batch), "err", err)
-		w.failed.Add(n)
-		resps = make([]shareResp, len(batch))
-		for i := range resps {
-			resps[i].err = err
-		}
-		return resps
+		s.log.Error("pgstore: share group failed", "shares", len(batch), "err", err)
 	}
-	w.groups.Add(1)
-	w.shares.Add(n)
-	for {
-		m := w.maxGroup.Load()
-		if n <= m || w.maxGroup.CompareAndSwap(m, n) {
-			break
-		}
-	}
-	return resps
+	return err
 }
 
 // groupRows are the share columns of a group as arrays for unnest.
@@ -238,50 +65,50 @@ func (g *groupRows) add(sh *broker.Share, at int64) {
 // orders and write the paid events, commit.
 //
 // long: the statements of one transaction read best in one place.
-func (w *shareWriter) commitTx(ctx context.Context, batch []shareReq) ([]shareResp, error) {
+func (s *Store) commitTx(ctx context.Context, batch []*broker.Share, res []broker.Recorded, errs []error) error {
 	now := time.Now().UnixNano()
 	ids := make([]string, 0, 4)
 	seen := make(map[string]bool, 4)
-	for _, r := range batch {
-		if !seen[r.sh.OrderID] {
-			seen[r.sh.OrderID] = true
-			ids = append(ids, r.sh.OrderID)
+	for _, sh := range batch {
+		if !seen[sh.OrderID] {
+			seen[sh.OrderID] = true
+			ids = append(ids, sh.OrderID)
 		}
 	}
-	tx, err := w.s.pool.Begin(ctx)
+	tx, err := s.pool.Begin(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("pgstore: share group: begin: %w", err)
+		return fmt.Errorf("pgstore: share group: begin: %w", err)
 	}
 	defer tx.Rollback(ctx)
 	orders := make(map[string]*orderAcc, len(ids))
 	rows, err := tx.Query(ctx, `SELECT id, state, required_work, credited_work, shares, paid_at
 		FROM orders WHERE id = ANY($1) ORDER BY id FOR UPDATE`, ids)
 	if err != nil {
-		return nil, fmt.Errorf("pgstore: share group: load orders: %w", err)
+		return fmt.Errorf("pgstore: share group: load orders: %w", err)
 	}
 	for rows.Next() {
 		var id, state string
 		acc := &orderAcc{}
 		if err := rows.Scan(&id, &state, &acc.work.Required, &acc.work.Credited, &acc.work.Shares, &acc.paidAt); err != nil {
 			rows.Close()
-			return nil, fmt.Errorf("pgstore: share group: load orders: %w", err)
+			return fmt.Errorf("pgstore: share group: load orders: %w", err)
 		}
 		acc.work.State = broker.State(state)
 		orders[id] = acc
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("pgstore: share group: load orders: %w", err)
+		return fmt.Errorf("pgstore: share group: load orders: %w", err)
 	}
 	var g groupRows
 	ats := make([]int64, len(batch))
-	for i, r := range batch {
-		ats[i] = toNanos(r.sh.At)
+	for i, sh := range batch {
+		ats[i] = toNanos(sh.At)
 		if ats[i] == 0 {
 			ats[i] = now
 		}
-		if orders[r.sh.OrderID] != nil {
-			g.add(r.sh, ats[i])
+		if orders[sh.OrderID] != nil {
+			g.add(sh, ats[i])
 		}
 	}
 	inserted := make(map[[32]byte]bool, len(g.hash))
@@ -293,40 +120,35 @@ func (w *shareWriter) commitTx(ctx context.Context, batch []shareReq) ([]shareRe
 			ON CONFLICT (header_hash) DO NOTHING RETURNING header_hash`,
 			g.hash, g.order, g.asg, g.worker, g.job, g.nonce, g.diff, g.at, g.block)
 		if err != nil {
-			return nil, fmt.Errorf("pgstore: share group: insert shares: %w", err)
+			return fmt.Errorf("pgstore: share group: insert shares: %w", err)
 		}
 		for rows.Next() {
 			var h []byte
 			if err := rows.Scan(&h); err != nil {
 				rows.Close()
-				return nil, fmt.Errorf("pgstore: share group: insert shares: %w", err)
+				return fmt.Errorf("pgstore: share group: insert shares: %w", err)
 			}
 			inserted[[32]byte(h)] = true
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
-			return nil, fmt.Errorf("pgstore: share group: insert shares: %w", err)
+			return fmt.Errorf("pgstore: share group: insert shares: %w", err)
 		}
 	}
-	resps := make([]shareResp, len(batch))
 	var ev struct {
 		order, detail []string
 	}
-	var accepted, dups uint64
-	for i, r := range batch {
-		sh := r.sh
+	for i, sh := range batch {
 		acc := orders[sh.OrderID]
 		if acc == nil {
-			resps[i].err = fmt.Errorf("pgstore: share %x for order %s: %w", sh.HeaderHash, sh.OrderID, broker.ErrNotFound)
+			errs[i] = fmt.Errorf("pgstore: share %x for order %s: %w", sh.HeaderHash, sh.OrderID, broker.ErrNotFound)
 			continue
 		}
 		if !inserted[sh.HeaderHash] {
-			dups++
-			resps[i].res = broker.Recorded{Duplicate: true, OrderState: acc.work.State, CreditedWork: acc.work.Credited}
+			res[i] = broker.Recorded{Duplicate: true, OrderState: acc.work.State, CreditedWork: acc.work.Credited}
 			continue
 		}
 		delete(inserted, sh.HeaderHash) // a second copy in the same group is a duplicate
-		accepted++
 		acc.dirty = true
 		became := broker.CreditShare(&acc.work, sh.Difficulty)
 		if became {
@@ -334,7 +156,7 @@ func (w *shareWriter) commitTx(ctx context.Context, batch []shareReq) ([]shareRe
 			ev.order = append(ev.order, sh.OrderID)
 			ev.detail = append(ev.detail, broker.PaidDetail(acc.work))
 		}
-		resps[i].res = broker.Recorded{OrderState: acc.work.State, CreditedWork: acc.work.Credited, BecamePaid: became}
+		res[i] = broker.Recorded{OrderState: acc.work.State, CreditedWork: acc.work.Credited, BecamePaid: became}
 	}
 	var u struct {
 		id, state      []string
@@ -361,15 +183,13 @@ func (w *shareWriter) commitTx(ctx context.Context, batch []shareReq) ([]shareRe
 	}
 	if b.Len() > 0 {
 		if err := tx.SendBatch(ctx, b).Close(); err != nil {
-			return nil, fmt.Errorf("pgstore: share group: update orders: %w", err)
+			return fmt.Errorf("pgstore: share group: update orders: %w", err)
 		}
 	}
 	if err := tx.Commit(ctx); err != nil {
-		return nil, fmt.Errorf("pgstore: share group: commit: %w", err)
+		return fmt.Errorf("pgstore: share group: commit: %w", err)
 	}
-	w.accepted.Add(accepted)
-	w.duplicates.Add(dups)
-	return resps, nil
+	return nil
 }
 
 // Share reads a recorded share by header hash; broker.ErrNotFound when it is not stored.
