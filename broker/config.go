@@ -71,37 +71,25 @@ func DefaultConfig(net string) Config {
 // WithDefaults returns c with zero fields taken from DefaultConfig(net).
 func (c Config) WithDefaults(net string) Config {
 	d := DefaultConfig(net)
-	if c.Pricing == (Pricing{}) {
-		c.Pricing = d.Pricing
-	}
-	if c.ShareDifficulty == 0 {
-		c.ShareDifficulty = d.ShareDifficulty
-	}
-	if c.AssignmentNonces == 0 {
-		c.AssignmentNonces = d.AssignmentNonces
-	}
-	if c.AssignmentTTL == 0 {
-		c.AssignmentTTL = d.AssignmentTTL
-	}
-	if c.OrderTTL == 0 {
-		c.OrderTTL = d.OrderTTL
-	}
-	if c.Confirmations == 0 {
-		c.Confirmations = d.Confirmations
-	}
-	if c.RefreshInterval == 0 {
-		c.RefreshInterval = d.RefreshInterval
-	}
-	if c.MaxActiveOrders == 0 {
-		c.MaxActiveOrders = d.MaxActiveOrders
-	}
-	if c.CoinbaseTag == "" {
-		c.CoinbaseTag = d.CoinbaseTag
-	}
-	if c.MaxTxBytes == 0 {
-		c.MaxTxBytes = d.MaxTxBytes
-	}
+	orDefault(&c.Pricing, d.Pricing)
+	orDefault(&c.ShareDifficulty, d.ShareDifficulty)
+	orDefault(&c.AssignmentNonces, d.AssignmentNonces)
+	orDefault(&c.AssignmentTTL, d.AssignmentTTL)
+	orDefault(&c.OrderTTL, d.OrderTTL)
+	orDefault(&c.Confirmations, d.Confirmations)
+	orDefault(&c.RefreshInterval, d.RefreshInterval)
+	orDefault(&c.MaxActiveOrders, d.MaxActiveOrders)
+	orDefault(&c.CoinbaseTag, d.CoinbaseTag)
+	orDefault(&c.MaxTxBytes, d.MaxTxBytes)
 	return c
+}
+
+// orDefault sets *v to d when *v is the zero value.
+func orDefault[T comparable](v *T, d T) {
+	var zero T
+	if *v == zero {
+		*v = d
+	}
 }
 
 // Validate reports the first unusable value.

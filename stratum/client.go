@@ -2,6 +2,7 @@ package stratum
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/binary"
 	"encoding/hex"
@@ -66,17 +67,11 @@ func Mine(ctx context.Context, opt MinerOptions) (MinerStats, error) {
 	if opt.Kernel == nil {
 		opt.Kernel = miner.Best()
 	}
-	if opt.Threads <= 0 {
-		opt.Threads = 1
-	}
-	if opt.MaxBackoff <= 0 {
-		opt.MaxBackoff = 30 * time.Second
-	}
+	opt.Threads = cmp.Or(max(opt.Threads, 0), 1)
+	opt.MaxBackoff = cmp.Or(max(opt.MaxBackoff, 0), 30*time.Second)
+	opt.UserAgent = cmp.Or(opt.UserAgent, "powminer/1")
 	if opt.Logger == nil {
 		opt.Logger = slog.New(slog.DiscardHandler)
-	}
-	if opt.UserAgent == "" {
-		opt.UserAgent = "powminer/1"
 	}
 	addr, err := ParseURL(opt.URL)
 	if err != nil {

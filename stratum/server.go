@@ -195,10 +195,7 @@ func (s *Server) Config() Config { return s.cfg }
 // Stats reports the server's counters.
 func (s *Server) Stats() Stats {
 	s.mu.Lock()
-	all := make([]*session, 0, len(s.sessions))
-	for ss := range s.sessions {
-		all = append(all, ss)
-	}
+	all := s.sessionsLocked()
 	s.mu.Unlock()
 	st := Stats{Sessions: len(all)}
 	s.counts.fill(&st)
@@ -278,10 +275,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	// Shutdown: ask miners to come back later, then close.
 	s.mu.Lock()
-	all := make([]*session, 0, len(s.sessions))
-	for ss := range s.sessions {
-		all = append(all, ss)
-	}
+	all := s.sessionsLocked()
 	s.mu.Unlock()
 	for _, ss := range all {
 		ss.sendLine(appendNotification(nil, "client.reconnect", []any{}))
@@ -388,16 +382,7 @@ func (s *Server) extranonce1For(ctx context.Context, ss *session, sessionID stri
 
 func (s *Server) setJob(j *Job) {
 	pj := prepare(j)
-	s.mu.Lock()
-	s.current = pj
-	all := make([]*session, 0, len(s.sessions))
-	for ss := range s.sessions {
-		all = append(all, ss)
-	}
-	s.mu.Unlock()
-	for _, ss := range all {
-		ss.newJob(pj)
-	}
+	s.forSessions(func() { s.current = pj }, func(ss *session) { ss.newJob(pj) })
 	if j.Clean && !j.TipSeen.IsZero() && s.cfg.ObserveTipNotify != nil {
 		s.cfg.ObserveTipNotify(time.Since(j.TipSeen))
 	}
@@ -427,10 +412,7 @@ func (s *Server) housekeeping(ctx context.Context) {
 			return
 		case now := <-t.C:
 			s.mu.Lock()
-			all := make([]*session, 0, len(s.sessions))
-			for ss := range s.sessions {
-				all = append(all, ss)
-			}
+			all := s.sessionsLocked()
 			for k, r := range s.resume {
 				if now.After(r.until) {
 					delete(s.resume, k)
@@ -448,16 +430,7 @@ func (s *Server) housekeeping(ctx context.Context) {
 // SetVersionMask changes the server's version-rolling mask; every session that
 // negotiated rolling gets mining.set_version_mask with its new mask at once.
 func (s *Server) SetVersionMask(mask uint32) {
-	s.mu.Lock()
-	s.mask = mask
-	all := make([]*session, 0, len(s.sessions))
-	for ss := range s.sessions {
-		all = append(all, ss)
-	}
-	s.mu.Unlock()
-	for _, ss := range all {
-		ss.updateMask(mask)
-	}
+	s.forSessions(func() { s.mask = mask }, func(ss *session) { ss.updateMask(mask) })
 }
 
 // RenewExtranonces gives every session that sent mining.extranonce.subscribe a fresh
@@ -465,10 +438,7 @@ func (s *Server) SetVersionMask(mask uint32) {
 // sessions got one. Sessions that did not subscribe keep theirs.
 func (s *Server) RenewExtranonces(ctx context.Context) (int, error) {
 	s.mu.Lock()
-	all := make([]*session, 0, len(s.sessions))
-	for ss := range s.sessions {
-		all = append(all, ss)
-	}
+	all := s.sessionsLocked()
 	s.mu.Unlock()
 	n := 0
 	for _, ss := range all {
@@ -617,4 +587,24 @@ func formatCounts(m map[string]uint64) string {
 		fmt.Fprintf(&b, "%s=%d", k, m[k])
 	}
 	return b.String()
+}
+
+// forSessions runs update under s.mu, then do for every session outside the lock.
+func (s *Server) forSessions(update func(), do func(*session)) {
+	s.mu.Lock()
+	update()
+	all := s.sessionsLocked()
+	s.mu.Unlock()
+	for _, ss := range all {
+		do(ss)
+	}
+}
+
+// sessionsLocked lists the sessions; s.mu must be held.
+func (s *Server) sessionsLocked() []*session {
+	all := make([]*session, 0, len(s.sessions))
+	for ss := range s.sessions {
+		all = append(all, ss)
+	}
+	return all
 }
