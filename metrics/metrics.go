@@ -182,7 +182,12 @@ var (
 	dSOrderDone   = desc("powbroker_stratum_rejects_order_done_total", "Stratum submits for orders that take no more shares (paid, mined or closed; also counted under code 24).")
 	dSRetargets   = desc("powbroker_stratum_vardiff_retargets_total", "Vardiff difficulty changes.")
 	dSDifficulty  = desc("powbroker_stratum_session_difficulty", "Share difficulty over the open subscribed sessions: min, median and max.", "stat")
-	stratumDescrs = []*prometheus.Desc{dSConns, dSConnsTotal, dSRefused, dSWorkers, dSAuthFail, dSAccepted, dSRejects, dSOrderDone, dSRetargets, dSDifficulty}
+	dSBanned      = desc("powbroker_stratum_banned_ips", "Remote IPs banned now for invalid shares or malformed requests.")
+	dSBans        = desc("powbroker_stratum_bans_total", "Bans of remote IPs since start.")
+	dSRefBanned   = desc("powbroker_stratum_connections_refused_banned_total", "Stratum connections refused because their IP was banned.")
+	dSDropped     = desc("powbroker_stratum_slow_miners_dropped_total", "Miners disconnected for not reading what was sent to them.")
+	stratumDescrs = []*prometheus.Desc{dSConns, dSConnsTotal, dSRefused, dSWorkers, dSAuthFail, dSAccepted, dSRejects, dSOrderDone, dSRetargets, dSDifficulty,
+		dSBanned, dSBans, dSRefBanned, dSDropped}
 )
 
 func (c *stratumCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -212,6 +217,10 @@ func (c *stratumCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	counter(dSOrderDone, float64(st.RejectedBy[stratum.ReasonOrderDone]))
 	counter(dSRetargets, float64(st.Retargets))
+	gauge(dSBanned, float64(st.Banned))
+	counter(dSBans, float64(st.Bans))
+	counter(dSRefBanned, float64(st.RefusedBanned))
+	counter(dSDropped, float64(st.Dropped))
 	if st.DifficultyMax > 0 {
 		gauge(dSDifficulty, st.DifficultyMin, "min")
 		gauge(dSDifficulty, st.DifficultyMedian, "median")

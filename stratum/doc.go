@@ -30,8 +30,14 @@
 //
 // Limits per connection (Config): the line length (16 KiB), requests per second, an
 // idle timeout (a shorter one before the handshake), consecutive bad lines, a slow
-// reader's outbox; and connections in total and per IP. Breaking one closes or
-// answers that connection only.
+// reader's outbox (messages and bytes: a miner that stops reading costs at most
+// MaxQueuedBytes, then its connection); and connections in total and per IP.
+// Breaking one closes or answers that connection only. Across connections: a remote
+// IP that collects BanThreshold strikes (invalid shares, unparsable lines, submits
+// before the handshake) within BanWindow is banned for BanDuration; connections are
+// admitted at AcceptRate, and sessions still in their handshake share MaxHandshakes
+// slots for their pool calls, so a reconnect storm does not starve established
+// sessions.
 //
 // The package knows nothing about orders: it talks to a Pool (authorize a token,
 // hand out extranonce1 values, publish jobs, check shares, follow an account). The

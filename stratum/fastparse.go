@@ -66,36 +66,15 @@ func parseFast(line []byte) (*Request, bool) {
 			r.Method = string(m)
 			i = j
 		case "params":
-			if seenParams || i >= len(b) || b[i] != '[' {
+			if seenParams {
 				return nil, false
 			}
 			seenParams = true
-			r.Params = []json.RawMessage{}
-			i = skipWS(b, i+1)
-			if i < len(b) && b[i] == ']' {
-				i++
-				break
+			params, j, ok := plainParams(b, i)
+			if !ok {
+				return nil, false
 			}
-			for {
-				start := skipWS(b, i)
-				_, j, ok := plainString(b, start)
-				if !ok {
-					return nil, false
-				}
-				r.Params = append(r.Params, json.RawMessage(b[start:j]))
-				i = skipWS(b, j)
-				if i >= len(b) {
-					return nil, false
-				}
-				if b[i] == ']' {
-					i++
-					break
-				}
-				if b[i] != ',' {
-					return nil, false
-				}
-				i++
-			}
+			r.Params, i = params, j
 		default:
 			return nil, false
 		}
@@ -117,6 +96,38 @@ func parseFast(line []byte) (*Request, bool) {
 		return nil, false
 	}
 	return r, true
+}
+
+// plainParams reads an array of plain strings starting at b[i]; it returns the
+// elements (aliasing b) and the index after the closing bracket.
+func plainParams(b []byte, i int) ([]json.RawMessage, int, bool) {
+	if i >= len(b) || b[i] != '[' {
+		return nil, 0, false
+	}
+	params := []json.RawMessage{}
+	i = skipWS(b, i+1)
+	if i < len(b) && b[i] == ']' {
+		return params, i + 1, true
+	}
+	for {
+		start := skipWS(b, i)
+		_, j, ok := plainString(b, start)
+		if !ok {
+			return nil, 0, false
+		}
+		params = append(params, json.RawMessage(b[start:j]))
+		i = skipWS(b, j)
+		if i >= len(b) {
+			return nil, 0, false
+		}
+		if b[i] == ']' {
+			return params, i + 1, true
+		}
+		if b[i] != ',' {
+			return nil, 0, false
+		}
+		i++
+	}
 }
 
 func skipWS(b []byte, i int) int {

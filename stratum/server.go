@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"golang.org/x/time/rate"
 )
 
 // Config tunes the server. Zero fields take the defaults of DefaultConfig.
@@ -34,8 +36,11 @@ type Config struct {
 	RequestBurst      int
 	// MaxBadLines consecutive unparsable lines close the connection.
 	MaxBadLines int
-	// OutboxSize is how many messages may wait for a slow miner before it is dropped.
-	OutboxSize int
+	// OutboxSize is how many messages, and MaxQueuedBytes how many bytes, may wait
+	// for a slow miner before it is dropped: a miner that stops reading costs the
+	// server at most that much memory, then its connection.
+	OutboxSize     int
+	MaxQueuedBytes int
 	// MaxInFlight is how many submits of one connection are checked at once.
 	MaxInFlight int
 	// Difficulty: the start, the bounds (also capped at the network difficulty), the
@@ -52,7 +57,21 @@ type Config struct {
 	VersionMask uint32
 	// ResumeTTL is how long a disconnected session's extranonce1 stays resumable.
 	ResumeTTL time.Duration
-	Logger    *slog.Logger
+	// BanThreshold strikes (an invalid or duplicate share, an unparsable line, a
+	// submit before the handshake; not stale shares, not the pool's own failures)
+	// from one remote IP within BanWindow ban that IP for BanDuration: its
+	// connections are closed and new ones refused. Negative: no bans.
+	BanThreshold int
+	BanWindow    time.Duration
+	BanDuration  time.Duration
+	// AcceptRate and AcceptBurst bound how fast connections are admitted (the rest
+	// of a reconnect storm waits in the listen backlog); MaxHandshakes bounds the
+	// pool calls (subscribe, authorize) of sessions not yet established that run at
+	// once, so that the pool's capacity stays with the established sessions.
+	AcceptRate    float64
+	AcceptBurst   int
+	MaxHandshakes int
+	Logger        *slog.Logger
 	// ObserveTipNotify, when set, sees for each clean job the time from the pool
 	// learning of its tip to mining.notify queued to every session (metrics).
 	ObserveTipNotify func(time.Duration)
@@ -71,6 +90,7 @@ func DefaultConfig() Config {
 		RequestBurst:        200,
 		MaxBadLines:         5,
 		OutboxSize:          256,
+		MaxQueuedBytes:      256 << 10,
 		MaxInFlight:         8,
 		StartDifficulty:     1.0 / (1 << 15),
 		MinDifficulty:       1e-9,
@@ -80,6 +100,12 @@ func DefaultConfig() Config {
 		JobRefresh:          55 * time.Second,
 		VersionMask:         DefaultVersionMask,
 		ResumeTTL:           10 * time.Minute,
+		BanThreshold:        100,
+		BanWindow:           time.Minute,
+		BanDuration:         10 * time.Minute,
+		AcceptRate:          500,
+		AcceptBurst:         1000,
+		MaxHandshakes:       16,
 	}
 }
 
@@ -110,6 +136,15 @@ func (c Config) withDefaults() Config {
 	setI(&c.RequestBurst, d.RequestBurst)
 	setI(&c.MaxBadLines, d.MaxBadLines)
 	setI(&c.OutboxSize, d.OutboxSize)
+	setI(&c.MaxQueuedBytes, d.MaxQueuedBytes)
+	if c.BanThreshold == 0 {
+		c.BanThreshold = d.BanThreshold
+	}
+	setD(&c.BanWindow, d.BanWindow)
+	setD(&c.BanDuration, d.BanDuration)
+	setF(&c.AcceptRate, d.AcceptRate)
+	setI(&c.AcceptBurst, d.AcceptBurst)
+	setI(&c.MaxHandshakes, d.MaxHandshakes)
 	setI(&c.MaxInFlight, d.MaxInFlight)
 	setF(&c.StartDifficulty, d.StartDifficulty)
 	setF(&c.MinDifficulty, d.MinDifficulty)
@@ -176,6 +211,10 @@ type Server struct {
 
 	counts  counters
 	summary rejectSummary
+
+	bans       *banList
+	acceptRate *rate.Limiter
+	handshakes chan struct{} // a slot per pool call of a session not yet established
 }
 
 // NewServer returns a server for the pool.
@@ -186,6 +225,9 @@ func NewServer(pool Pool, cfg Config) *Server {
 		sessions: make(map[*session]struct{}), perIP: make(map[string]int),
 		en1Owner: make(map[string]*session), resume: make(map[string]resumable),
 		watches: make(map[string]*accountWatch), mask: cfg.VersionMask,
+		bans:       newBanList(cfg.BanThreshold, cfg.BanWindow, cfg.BanDuration),
+		acceptRate: rate.NewLimiter(rate.Limit(cfg.AcceptRate), cfg.AcceptBurst),
+		handshakes: make(chan struct{}, cfg.MaxHandshakes),
 	}
 }
 
@@ -199,6 +241,7 @@ func (s *Server) Stats() Stats {
 	s.mu.Unlock()
 	st := Stats{Sessions: len(all)}
 	s.counts.fill(&st)
+	st.Banned, st.Bans = s.bans.counts()
 	var diffs []float64
 	for _, ss := range all {
 		ss.mu.Lock()
@@ -257,6 +300,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}()
 	var err error
 	for {
+		if s.acceptRate.Wait(ctx) != nil {
+			break // ctx ended
+		}
 		conn, aerr := ln.Accept()
 		if aerr != nil {
 			if ctx.Err() == nil {
@@ -290,6 +336,11 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 // admit applies the connection limits and starts a session.
 func (s *Server) admit(ctx context.Context, conn net.Conn) {
 	ip := remoteIP(conn)
+	if s.bans.isBanned(ip, time.Now()) {
+		s.counts.refusedBanned.Add(1)
+		_ = conn.Close()
+		return
+	}
 	s.mu.Lock()
 	if len(s.sessions) >= s.cfg.MaxConns || s.perIP[ip] >= s.cfg.MaxConnsPerIP {
 		total, per := len(s.sessions), s.perIP[ip]
@@ -419,6 +470,7 @@ func (s *Server) housekeeping(ctx context.Context) {
 				}
 			}
 			s.mu.Unlock()
+			s.bans.expire(now)
 			for _, ss := range all {
 				ss.tick(now)
 			}
@@ -547,6 +599,47 @@ func (s *Server) follow(ctx context.Context, w *accountWatch) {
 		case <-time.After(time.Second):
 		}
 	}
+}
+
+// strike counts an offence of the session's remote IP; when that bans the IP, every
+// session from it is told why and closed. The caller holds no session lock.
+func (s *Server) strike(ss *session) {
+	if !s.bans.strike(ss.ip, time.Now()) {
+		return
+	}
+	s.log.Info("stratum source banned", "ip", ss.ip, "for", s.cfg.BanDuration,
+		"threshold", s.cfg.BanThreshold, "window", s.cfg.BanWindow)
+	s.mu.Lock()
+	var from []*session
+	for o := range s.sessions {
+		if o.ip == ss.ip {
+			from = append(from, o)
+		}
+	}
+	s.mu.Unlock()
+	msg := appendNotification(nil, "client.show_message", []any{"banned for " + s.cfg.BanDuration.String() +
+		": too many invalid shares or malformed requests"})
+	for _, o := range from {
+		o.sendLine(msg)
+		o.finish(true)
+	}
+}
+
+// handshake runs a pool call of a session that is not yet established within one of
+// the MaxHandshakes slots (established sessions call the pool directly).
+func (s *Server) handshake(ctx context.Context, ss *session, call func()) {
+	if ss.established() {
+		call()
+		return
+	}
+	select {
+	case s.handshakes <- struct{}{}:
+	case <-ctx.Done():
+		call() // shutting down: the call fails fast on the same context
+		return
+	}
+	defer func() { <-s.handshakes }()
+	call()
 }
 
 // workerToken strips an optional ".rigname" from a worker name.

@@ -12,7 +12,10 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"golang.org/x/time/rate"
 )
 
 // sentJobs is how many of its latest jobs a session accepts shares for.
@@ -45,6 +48,8 @@ type session struct {
 	out  chan []byte
 	done chan struct{}
 	sem  chan struct{}
+	// queued is the bytes waiting in out (bounded by MaxQueuedBytes).
+	queued atomic.Int64
 
 	mu            sync.Mutex
 	dead          bool
@@ -136,12 +141,24 @@ func (ss *session) enqueueLocked(b []byte) {
 	if ss.dead {
 		return
 	}
-	select {
-	case ss.out <- b:
-	default:
-		ss.srv.log.Debug("stratum miner too slow, dropped", "remote", ss.conn.RemoteAddr())
-		ss.closeLocked(false)
+	if ss.queued.Load()+int64(len(b)) <= int64(ss.srv.cfg.MaxQueuedBytes) {
+		select {
+		case ss.out <- b:
+			ss.queued.Add(int64(len(b)))
+			return
+		default:
+		}
 	}
+	ss.srv.log.Debug("stratum miner too slow, dropped", "remote", ss.conn.RemoteAddr(), "queued_bytes", ss.queued.Load())
+	ss.srv.counts.dropped.Add(1)
+	ss.closeLocked(false)
+}
+
+// established tells whether the session is subscribed and has an authorized worker.
+func (ss *session) established() bool {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	return ss.subscribed && len(ss.workers) > 0
 }
 
 func (ss *session) sendLine(b []byte) {
@@ -156,8 +173,11 @@ func (ss *session) writeLoop() {
 	write := func(b []byte) bool {
 		_ = ss.conn.SetWriteDeadline(time.Now().Add(ss.srv.cfg.WriteTimeout))
 		_, _ = w.Write(b)
+		ss.queued.Add(-int64(len(b)))
 		for n := len(ss.out); n > 0; n-- {
-			_, _ = w.Write(<-ss.out)
+			m := <-ss.out
+			_, _ = w.Write(m)
+			ss.queued.Add(-int64(len(m)))
 		}
 		return w.Flush() == nil
 	}
@@ -202,8 +222,7 @@ func (ss *session) readLoop(ctx context.Context) {
 	r := bufio.NewReaderSize(ss.conn, 4096)
 	var long []byte
 	bad, over := 0, 0
-	tokens := float64(cfg.RequestBurst)
-	last := time.Now()
+	limit := rate.NewLimiter(rate.Limit(cfg.RequestsPerSecond), cfg.RequestBurst)
 	timeout := ss.readTimeout()
 	for {
 		_ = ss.conn.SetReadDeadline(time.Now().Add(timeout))
@@ -232,11 +251,8 @@ func (ss *session) readLoop(ctx context.Context) {
 		if len(line) == 0 {
 			continue
 		}
-		now := time.Now()
-		tokens = math.Min(float64(cfg.RequestBurst), tokens+now.Sub(last).Seconds()*cfg.RequestsPerSecond)
-		last = now
 		req, perr := ParseRequest(line)
-		if tokens < 1 {
+		if !limit.Allow() {
 			over++
 			if req != nil && req.HasID() {
 				ss.sendLine(appendError(nil, req.ID, Errorf(CodeOther, "too many requests: at most %g per second", cfg.RequestsPerSecond)))
@@ -246,10 +262,10 @@ func (ss *session) readLoop(ctx context.Context) {
 			}
 			continue
 		}
-		tokens--
 		over = 0
 		if perr != nil {
 			bad++
+			ss.srv.strike(ss)
 			var id json.RawMessage
 			if req != nil {
 				id = req.ID
@@ -315,7 +331,12 @@ func (ss *session) handleSubscribe(ctx context.Context, req *Request) {
 	if len(req.Params) >= 2 {
 		sid, _ = paramString(req.Params[1])
 	}
-	en1, ntime, err := ss.srv.extranonce1For(ctx, ss, sid)
+	var (
+		en1   []byte
+		ntime uint32
+		err   error
+	)
+	ss.srv.handshake(ctx, ss, func() { en1, ntime, err = ss.srv.extranonce1For(ctx, ss, sid) })
 	if err != nil {
 		ss.srv.log.Error("stratum extranonce1", "err", err)
 		ss.replyErr(req, Errorf(CodeOther, "no extranonce available, try again"))
@@ -379,7 +400,11 @@ func (ss *session) handleAuthorize(ctx context.Context, req *Request) {
 		return
 	}
 	token := workerToken(name)
-	acc, err := ss.srv.pool.Authorize(ctx, token)
+	var (
+		acc Account
+		err error
+	)
+	ss.srv.handshake(ctx, ss, func() { acc, err = ss.srv.pool.Authorize(ctx, token) })
 	if err != nil {
 		var se *Error
 		if errors.As(err, &se) {
@@ -525,20 +550,28 @@ func (ss *session) handleSubmit(ctx context.Context, req *Request) {
 	ss.mu.Unlock()
 	if !authorized {
 		ss.rejectSubmit(req, Errorf(CodeUnauthorized, "unauthorized: send mining.authorize with your order token first"), false)
+		ss.srv.strike(ss)
 		return
 	}
 	if !subscribed {
 		ss.rejectSubmit(req, Errorf(CodeNotSubscribed, "not subscribed: send mining.subscribe first"), false)
+		ss.srv.strike(ss)
 		return
 	}
 	sub, err := ParseSubmit(req.Params)
 	if err != nil {
 		ss.rejectSubmit(req, err.(*Error), false)
+		ss.srv.strike(ss)
 		return
 	}
 	share, serr, done := ss.shareFor(sub)
 	if serr != nil {
 		ss.rejectSubmit(req, serr, done)
+		if serr.Code == CodeOther {
+			// A wrong extranonce2 or version bits is an offence; a stale job or an
+			// account that just stopped working is normal.
+			ss.srv.strike(ss)
+		}
 		return
 	}
 	ss.sem <- struct{}{}
@@ -598,8 +631,11 @@ func (ss *session) check(ctx context.Context, req *Request, share Share) {
 			se = Errorf(CodeOther, "share not checked: internal error")
 		}
 		ss.rejectSubmit(req, se, se.Code == CodeUnauthorized)
-		if se.Code == CodeUnauthorized {
+		switch se.Code {
+		case CodeUnauthorized:
 			ss.accountDone(Account{ID: share.Account, Message: se.Message})
+		case CodeDuplicate, CodeLowDifficulty:
+			ss.srv.strike(ss) // the pool's own failures (code 20) are no offence of the miner
 		}
 		return
 	}

@@ -28,6 +28,13 @@ type Stats struct {
 	DifficultyMin    float64
 	DifficultyMax    float64 // over the open, subscribed sessions
 	DifficultyMedian float64
+	// Banned is the number of remote IPs banned now, Bans the bans since start,
+	// RefusedBanned the connections refused because their IP was banned.
+	Banned        int
+	Bans          uint64
+	RefusedBanned uint64
+	// Dropped counts miners disconnected for not reading what was sent to them.
+	Dropped uint64
 }
 
 // counters are the server's running totals.
@@ -35,6 +42,7 @@ type counters struct {
 	accepted, connsAccepted, connsRefused, authFailed, retargets atomic.Uint64
 	byCode                                                       [CodeNotSubscribed - CodeOther + 1]atomic.Uint64
 	orderDone                                                    atomic.Uint64
+	refusedBanned, dropped                                       atomic.Uint64
 }
 
 func (c *counters) reject(code int, orderDone bool) {
@@ -49,6 +57,7 @@ func (c *counters) reject(code int, orderDone bool) {
 func (c *counters) fill(st *Stats) {
 	st.Accepted, st.ConnsAccepted, st.ConnsRefused = c.accepted.Load(), c.connsAccepted.Load(), c.connsRefused.Load()
 	st.AuthorizeFailed, st.Retargets = c.authFailed.Load(), c.retargets.Load()
+	st.RefusedBanned, st.Dropped = c.refusedBanned.Load(), c.dropped.Load()
 	st.RejectedBy = map[string]uint64{}
 	for i := range c.byCode {
 		if n := c.byCode[i].Load(); n > 0 {

@@ -59,17 +59,27 @@ type stratumTuning struct {
 	MinDifficulty     float64         `json:"min_difficulty,omitempty"`
 	MaxDifficulty     float64         `json:"max_difficulty,omitempty"`
 	ShareInterval     broker.Duration `json:"share_interval,omitempty"`
+	// Hostile sources and slow miners (see stratum.Config); ban_threshold -1 bans nobody.
+	BanThreshold   int             `json:"ban_threshold,omitempty"`
+	BanWindow      broker.Duration `json:"ban_window,omitempty"`
+	BanDuration    broker.Duration `json:"ban_duration,omitempty"`
+	MaxQueuedBytes int             `json:"max_queued_bytes,omitempty"`
+	AcceptRate     float64         `json:"accept_rate,omitempty"`
+	MaxHandshakes  int             `json:"max_handshakes,omitempty"`
 }
 
 func (t stratumTuning) validate() error {
 	for name, v := range map[string]float64{"requests_per_second": t.RequestsPerSecond, "start_difficulty": t.StartDifficulty,
-		"min_difficulty": t.MinDifficulty, "max_difficulty": t.MaxDifficulty} {
+		"min_difficulty": t.MinDifficulty, "max_difficulty": t.MaxDifficulty, "accept_rate": t.AcceptRate} {
 		if v < 0 || v != v {
 			return cli.Usagef("stratum_tuning.%s must not be negative", name)
 		}
 	}
-	if t.MaxConns < 0 || t.MaxConnsPerIP < 0 {
+	if t.MaxConns < 0 || t.MaxConnsPerIP < 0 || t.MaxQueuedBytes < 0 || t.MaxHandshakes < 0 {
 		return cli.Usagef("stratum_tuning connection limits must not be negative")
+	}
+	if t.BanWindow < 0 || t.BanDuration < 0 {
+		return cli.Usagef("stratum_tuning ban durations must not be negative")
 	}
 	if t.MaxDifficulty > 0 && t.MinDifficulty > t.MaxDifficulty {
 		return cli.Usagef("stratum_tuning.min_difficulty is above max_difficulty")
@@ -332,6 +342,8 @@ func (d *daemon) openBroker(ctx context.Context, cfg daemonConfig, params *chain
 			StartDifficulty: start, MinDifficulty: t.MinDifficulty, MaxDifficulty: t.MaxDifficulty,
 			TargetShareInterval: t.ShareInterval.D(), MaxConns: t.MaxConns, MaxConnsPerIP: t.MaxConnsPerIP,
 			IdleTimeout: t.IdleTimeout.D(), RequestsPerSecond: t.RequestsPerSecond,
+			BanThreshold: t.BanThreshold, BanWindow: t.BanWindow.D(), BanDuration: t.BanDuration.D(),
+			MaxQueuedBytes: t.MaxQueuedBytes, AcceptRate: t.AcceptRate, MaxHandshakes: t.MaxHandshakes,
 			Logger: log.With("component", "stratum"), ObserveTipNotify: d.metrics.ObserveTipNotify,
 		})
 		d.metrics.WatchStratum(d.stratum.Stats)
