@@ -294,6 +294,18 @@ type View struct {
 	*Order
 	Confirmations int32
 	Progress      float64 // credited / required, at most 1
+	// Wait describes the wait for a block while the order is paid; nil otherwise.
+	Wait *BlockWait
+}
+
+// BlockWait is what a paid order waits for: a block of the pool carrying it.
+type BlockWait struct {
+	InJob          bool    // the current job carries the order's transaction
+	Hashrate       float64 // the pool's hashrate over the last minute, H/s
+	ExpectedHashes float64 // hashes per block at the network difficulty
+	// ExpectedSeconds is the expected time to the next block at that hashrate; -1
+	// means never: nobody mines.
+	ExpectedSeconds float64
 }
 
 // Stop tells workers that the order needs no more work.
@@ -313,7 +325,23 @@ func (b *Broker) View(o *Order) *View {
 	if (o.State == StateMined || o.State == StateConfirmed) && o.Height > 0 {
 		v.Confirmations = max(0, b.Tip().Height-o.Height+1)
 	}
+	if o.State == StatePaid {
+		v.Wait = b.blockWait(o.ID)
+	}
 	return v
+}
+
+// blockWait estimates a paid order's wait for a block from the pool's hashrate.
+func (b *Broker) blockWait(id string) *BlockWait {
+	w := &BlockWait{Hashrate: b.rate.hashrate(b.started), ExpectedSeconds: -1}
+	if j := b.jobs.cur(); j != nil {
+		w.InJob = j.HasOrder(id)
+		w.ExpectedHashes = j.NetworkDifficulty() * (1 << 32)
+	}
+	if w.Hashrate > 0 && w.ExpectedHashes > 0 {
+		w.ExpectedSeconds = w.ExpectedHashes / w.Hashrate
+	}
+	return w
 }
 
 // Order returns the view of an order for its token.

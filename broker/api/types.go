@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/hex"
+	"fmt"
 	"time"
 
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
@@ -31,8 +32,62 @@ type Order struct {
 	Reason        string     `json:"reason,omitempty"`
 	// Stop tells workers that the order needs no more work.
 	Stop bool `json:"stop"`
+	// BlockWait, while the order is paid, says what it waits for.
+	BlockWait *BlockWait `json:"block_wait,omitempty"`
 	// ETag is the version of this view (from the response header, not the body).
 	ETag string `json:"-"`
+}
+
+// BlockWait is a paid order's wait for a block carrying it.
+type BlockWait struct {
+	// InJob tells whether the pool's current block template carries the transaction.
+	InJob bool `json:"in_job"`
+	// PoolHashrate is the pool's hashrate over the last minute, in H/s.
+	PoolHashrate float64 `json:"pool_hashrate"`
+	// ExpectedHashes is the hashes per block at the network difficulty.
+	ExpectedHashes float64 `json:"expected_hashes"`
+	// ExpectedSeconds is the expected time to the next block at PoolHashrate; null
+	// means never: nobody mines.
+	ExpectedSeconds *float64 `json:"expected_seconds"`
+	// Message says it in words.
+	Message string `json:"message"`
+}
+
+// WaitText is a one-line description of a paid order's wait.
+func (w *BlockWait) WaitText() string {
+	where := "in the pool's block template"
+	if !w.InJob {
+		where = "not yet in the pool's block template"
+	}
+	if w.ExpectedSeconds == nil {
+		return fmt.Sprintf("paid, waiting for a block (%s): the pool mines at 0 H/s, so a block comes never unless someone mines", where)
+	}
+	return fmt.Sprintf("paid, waiting for a block (%s): pool %s, a block in about %s (%.3g hashes per block)",
+		where, Rate(w.PoolHashrate), Seconds(*w.ExpectedSeconds), w.ExpectedHashes)
+}
+
+// Rate renders a hashrate with its unit: "12.3 MH/s".
+func Rate(hs float64) string {
+	units := []string{"H/s", "kH/s", "MH/s", "GH/s", "TH/s", "PH/s", "EH/s"}
+	i := 0
+	for hs >= 1000 && i < len(units)-1 {
+		hs /= 1000
+		i++
+	}
+	return fmt.Sprintf("%.3g %s", hs, units[i])
+}
+
+// Seconds renders a duration in seconds readably: "42 s", "3.5 min", "2.1 h", "4.2 days".
+func Seconds(s float64) string {
+	switch {
+	case s < 120:
+		return fmt.Sprintf("%.2g s", s)
+	case s < 7200:
+		return fmt.Sprintf("%.2g min", s/60)
+	case s < 172800:
+		return fmt.Sprintf("%.2g h", s/3600)
+	}
+	return fmt.Sprintf("%.3g days", s/86400)
 }
 
 // Final tells whether the order reached a state it cannot leave.
@@ -53,7 +108,21 @@ func orderJSON(v *broker.View) *Order {
 		CreatedAt: v.CreatedAt.UTC(), ExpiresAt: v.ExpiresAt.UTC(), PaidAt: timePtr(v.PaidAt),
 		MinedAt: timePtr(v.MinedAt), ConfirmedAt: timePtr(v.ConfirmedAt), BlockHash: v.BlockHash,
 		Height: v.Height, Confirmations: v.Confirmations, Reason: v.Reason, Stop: v.Stop(),
+		BlockWait: blockWaitJSON(v.Wait),
 	}
+}
+
+func blockWaitJSON(w *broker.BlockWait) *BlockWait {
+	if w == nil {
+		return nil
+	}
+	out := &BlockWait{InJob: w.InJob, PoolHashrate: w.Hashrate, ExpectedHashes: w.ExpectedHashes}
+	if w.ExpectedSeconds >= 0 {
+		s := w.ExpectedSeconds
+		out.ExpectedSeconds = &s
+	}
+	out.Message = out.WaitText()
+	return out
 }
 
 // Assignment is a unit of HTTP work: scan nonces [NonceStart, NonceStart+NonceCount)

@@ -27,6 +27,7 @@ import (
 	"github.com/proofow/powbroker/chain/rpcnode"
 	"github.com/proofow/powbroker/cmd/internal/cli"
 	"github.com/proofow/powbroker/metrics"
+	"github.com/proofow/powbroker/miner"
 	"github.com/proofow/powbroker/store/pgstore"
 	"github.com/proofow/powbroker/stratum"
 )
@@ -43,10 +44,14 @@ type daemonConfig struct {
 	Chain         string        `json:"chain,omitempty"` // embedded (default) or rpc
 	RPC           rpcConfig     `json:"rpc,omitempty"`
 	// SignetChallenge selects a custom signet (with net signet), in hex.
-	SignetChallenge string        `json:"signet_challenge,omitempty"`
-	LogLevel        string        `json:"log_level,omitempty"`
-	Store           string        `json:"store,omitempty"` // sqlite (default) or postgres://...
-	Broker          broker.Config `json:"broker"`
+	SignetChallenge string `json:"signet_challenge,omitempty"`
+	LogLevel        string `json:"log_level,omitempty"`
+	LogFormat       string `json:"log_format,omitempty"` // text (default) or json
+	Store           string `json:"store,omitempty"`      // sqlite (default) or postgres://...
+	// PoolThreads mine the current job for blocks while paid orders wait (embedded
+	// test networks only; 0 = off).
+	PoolThreads int           `json:"pool_threads,omitempty"`
+	Broker      broker.Config `json:"broker"`
 }
 
 // stratumTuning is what an operator may tune of the Stratum server; zero = default.
@@ -170,7 +175,16 @@ func (c *daemonConfig) validate() error {
 	switch c.LogLevel {
 	case "", "debug", "info", "warn", "error":
 	default:
-		return cli.Usagef("--log-level must be debug, info, warn or error")
+		return cli.Usagef("--log-level must be debug, info, warn or error, not %q", c.LogLevel)
+	}
+	if c.LogFormat != "" && c.LogFormat != "text" && c.LogFormat != "json" {
+		return cli.Usagef("--log-format must be text or json, not %q", c.LogFormat)
+	}
+	if c.PoolThreads < 0 || c.PoolThreads > 1024 {
+		return cli.Usagef("--pool-threads must be between 0 and 1024")
+	}
+	if c.PoolThreads > 0 && c.Chain == "rpc" {
+		return cli.Usagef("--pool-threads works on the embedded chain only (a node's network has its own miners)")
 	}
 	return nil
 }
@@ -186,7 +200,7 @@ func (c *daemonConfig) privateBits() (uint32, error) {
 	return uint32(v), nil
 }
 
-func newLogger(level string, w *os.File) *slog.Logger {
+func newLogger(level, format string, w *os.File) *slog.Logger {
 	var l slog.Level
 	switch level {
 	case "debug":
@@ -198,7 +212,11 @@ func newLogger(level string, w *os.File) *slog.Logger {
 	default:
 		l = slog.LevelInfo
 	}
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l}))
+	opt := &slog.HandlerOptions{Level: l}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opt))
+	}
+	return slog.New(slog.NewTextHandler(w, opt))
 }
 
 // daemon is a running broker with its chain, store and HTTP listener.
@@ -215,7 +233,8 @@ type daemon struct {
 	sln     net.Listener
 	log     *slog.Logger
 	metrics *metrics.Metrics
-	dirLock *os.File // held while the daemon runs on the datadir
+	dirLock *os.File    // held while the daemon runs on the datadir
+	pool    *poolWorker // nil without --pool-threads
 }
 
 // openDaemon opens the embedded chain, the store and the broker, and binds the HTTP
@@ -348,12 +367,15 @@ func (d *daemon) openBroker(ctx context.Context, cfg daemonConfig, params *chain
 		})
 		d.metrics.WatchStratum(d.stratum.Stats)
 	}
+	if cfg.PoolThreads > 0 {
+		d.pool = &poolWorker{b: d.broker, threads: cfg.PoolThreads, kernel: miner.Best(), log: log.With("component", "pool")}
+	}
 	return nil
 }
 
 // run serves until ctx ends.
 func (d *daemon) run(ctx context.Context) error {
-	errc := make(chan error, 5)
+	errc := make(chan error, 6)
 	n := 2
 	go func() { errc <- d.broker.Run(ctx) }()
 	go func() { errc <- api.Serve(ctx, d.ln, d.server, d.log) }()
@@ -364,6 +386,10 @@ func (d *daemon) run(ctx context.Context) error {
 	if d.leader != nil {
 		n++
 		go func() { errc <- d.holdLeader(ctx) }()
+	}
+	if d.pool != nil {
+		n++
+		go func() { errc <- d.pool.run(ctx) }()
 	}
 	err := <-errc
 	if ctx.Err() == nil && err != nil {
@@ -455,3 +481,20 @@ func tokenKey(path string) ([]byte, error) {
 }
 
 var _ chain.Backend = (*embedded.Chain)(nil)
+
+// logReady logs, at info, one line naming every listener and what serves there.
+func (d *daemon) logReady(cfg daemonConfig) {
+	chainDesc := "embedded"
+	if cfg.Chain == "rpc" {
+		chainDesc = cfg.RPC.Kind + " node"
+		if u, err := url.Parse(cfg.RPC.URL); err == nil {
+			chainDesc += " at " + u.Redacted()
+		}
+	}
+	attrs := []any{"http", "http://" + d.addr(), "metrics", "http://" + d.addr() + "/metrics"}
+	if a := d.stratumAddr(); a != "" {
+		attrs = append(attrs, "stratum", "stratum+tcp://"+a)
+	}
+	attrs = append(attrs, "net", cfg.Net, "chain", chainDesc, "datadir", cfg.DataDir, "pool_threads", cfg.PoolThreads)
+	d.log.Info("ready", attrs...)
+}

@@ -83,7 +83,7 @@ func newDemoCmd() *cobra.Command {
 			}
 			d := &demo{
 				out: cmd.OutOrStdout(), quiet: asJSON, net: netName, kernel: k, maxOrders: maxUsers, overStratum: overStr,
-				log: newLogger(level, os.Stderr),
+				log: newLogger(level, "text", os.Stderr),
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
 			defer cancel()

@@ -48,10 +48,14 @@ When it listens it prints one line to stdout: {"ready":true,"http":"HOST:PORT"},
 				"rpc-kind": {&final.RPC.Kind, &cfg.RPC.Kind}, "rpc-cookie": {&final.RPC.Cookie, &cfg.RPC.Cookie},
 				"rpc-pass-file": {&final.RPC.PassFile, &cfg.RPC.PassFile}, "rpc-zmq": {&final.RPC.ZMQ, &cfg.RPC.ZMQ},
 				"signet-challenge": {&final.SignetChallenge, &cfg.SignetChallenge}, "store": {&final.Store, &cfg.Store},
+				"log-format": {&final.LogFormat, &cfg.LogFormat},
 			} {
 				if cmd.Flags().Changed(name) {
 					*p[0] = *p[1]
 				}
+			}
+			if cmd.Flags().Changed("pool-threads") {
+				final.PoolThreads = cfg.PoolThreads
 			}
 			if final.Net == "" {
 				final.Net = defaultNet(final.Chain)
@@ -59,7 +63,7 @@ When it listens it prints one line to stdout: {"ready":true,"http":"HOST:PORT"},
 			if err := final.validate(); err != nil {
 				return err
 			}
-			log := newLogger(final.LogLevel, os.Stderr)
+			log := newLogger(final.LogLevel, final.LogFormat, os.Stderr)
 			ctx := cmd.Context()
 			d, err := openDaemon(ctx, final, log)
 			if err != nil {
@@ -72,7 +76,7 @@ When it listens it prints one line to stdout: {"ready":true,"http":"HOST:PORT"},
 			}
 			line, _ := json.Marshal(ready)
 			fmt.Fprintln(cmd.OutOrStdout(), string(line))
-			log.Info("serving", "http", d.addr(), "net", final.Net, "datadir", final.DataDir)
+			d.logReady(final)
 			err = d.run(ctx)
 			log.Info("shutting down")
 			return err
@@ -88,6 +92,8 @@ When it listens it prints one line to stdout: {"ready":true,"http":"HOST:PORT"},
 	f.StringVar(&cfg.PrivateBits, "private-bits", "", "fixed difficulty of the private network, compact hex (default 1d3fffff)")
 	f.StringVar(&cfg.PayoutAddress, "payout-address", "", "address paid by found blocks (default: the faucet's)")
 	f.StringVar(&cfg.LogLevel, "log-level", "info", "debug, info, warn or error")
+	f.StringVar(&cfg.LogFormat, "log-format", "text", "text (key=value lines) or json (one JSON object a line)")
+	f.IntVar(&cfg.PoolThreads, "pool-threads", 0, "hash the pooled block template with this many threads while paid orders wait for a block (embedded chain only; 0 = off)")
 	f.StringVar(&cfg.Chain, "chain", "embedded", "chain backend: embedded, or rpc (a btcd or bitcoind node)")
 	f.StringVar(&cfg.RPC.URL, "rpc-url", "", "node JSON-RPC URL, e.g. http://127.0.0.1:18334 (with --chain rpc)")
 	f.StringVar(&cfg.RPC.User, "rpc-user", "", "node RPC user")

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -141,7 +142,10 @@ func printOrder(w io.Writer, o *api.Order, asJSON bool) error {
 	fmt.Fprintf(w, "order %s: %s\ntxid %s\nwork %.8g of %.8g units (%.0f%%), %d shares\n",
 		o.ID, o.State, o.Txid, o.CreditedWork, o.RequiredWork, 100*o.Progress, o.Shares)
 	if o.BlockHash != "" {
-		fmt.Fprintf(w, "block %s at height %d, %d confirmations\n", o.BlockHash, o.Height, o.Confirmations)
+		fmt.Fprintf(w, "block %s at height %d, %s\n", o.BlockHash, o.Height, confirmations(o.Confirmations))
+	}
+	if o.State == "paid" && o.BlockWait != nil {
+		fmt.Fprintln(w, o.BlockWait.Message)
 	}
 	if o.Reason != "" {
 		fmt.Fprintf(w, "note: %s\n", o.Reason)
@@ -176,64 +180,119 @@ var stateRank = map[string]int{"working": 0, "paid": 1, "mined": 2, "confirmed":
 
 func newTxWaitCmd() *cobra.Command {
 	var until string
-	var timeout time.Duration
-	cmd, _ := orderCmd("wait", "Wait until an order is final or reaches --until, with a progress bar on a terminal",
+	var timeout, every time.Duration
+	cmd, _ := orderCmd("wait", "Wait until an order is final or reaches --until: a progress bar on a terminal, progress lines otherwise",
 		func(cmd *cobra.Command, c *api.Client, id, token string, asJSON bool) error {
 			want, ok := stateRank[until]
 			if until != "" && (!ok || want == 0) {
 				return cli.Usagef("--until must be paid, mined or confirmed, not %q", until)
 			}
+			if every < time.Second || every > time.Hour {
+				return cli.Usagef("--every must be between 1s and 1h")
+			}
 			ctx := cmd.Context()
 			if timeout > 0 {
 				var cancel func()
-				ctx, cancel = contextWithTimeout(ctx, timeout)
+				ctx, cancel = context.WithTimeout(ctx, timeout)
 				defer cancel()
 			}
-			out := cmd.OutOrStdout()
-			tty := isTerminal(out) && !asJSON
-			o, err := c.Order(ctx, id, token)
-			for err == nil {
-				if tty {
-					fmt.Fprint(out, "\r"+progressLine(o))
-				}
-				reached := until != "" && stateRank[o.State] >= want && o.State != "working"
-				if _, known := stateRank[o.State]; !known || o.Final() || reached {
-					break
-				}
-				next, changed, werr := c.WaitOrderSince(ctx, id, token, o.ETag, 30*time.Second)
-				if werr != nil {
-					err = werr
-				} else if changed {
-					o = next
-				}
-			}
-			if tty {
-				fmt.Fprintln(out)
-			}
+			w := &waiter{c: c, id: id, token: token, out: cmd.OutOrStdout(), every: every, json: asJSON}
+			w.tty = isTerminal(w.out) && !asJSON
+			o, err := w.wait(ctx, until, want)
 			if err != nil {
 				return err
 			}
-			if err := printOrder(out, o, asJSON); err != nil {
+			if err := printOrder(w.out, o, asJSON); err != nil {
 				return err
 			}
 			if _, known := stateRank[o.State]; !known {
-				return fmt.Errorf("order %s ended %s: %s", o.ID, o.State, o.Reason)
+				msg := fmt.Sprintf("order %s ended %s", o.ID, o.State)
+				if o.Reason != "" {
+					msg += ": " + o.Reason
+				}
+				return errors.New(msg)
 			}
 			return nil
 		})
 	cmd.Flags().StringVar(&until, "until", "", "return once the order is paid, mined or confirmed")
 	cmd.Flags().DurationVar(&timeout, "timeout", 0, "give up after this long (0 = never)")
+	cmd.Flags().DurationVar(&every, "every", 10*time.Second, "when not on a terminal, a progress line at least this often")
 	return cmd
+}
+
+// waiter follows an order for tx wait.
+type waiter struct {
+	c         *api.Client
+	id, token string
+	out       io.Writer
+	every     time.Duration
+	tty, json bool
+	last      string // the last progress line printed
+}
+
+// wait long-polls the order until it is final or reached the wanted state, showing
+// progress: a bar redrawn on a terminal, a line per change (and at least one per
+// every) otherwise.
+func (w *waiter) wait(ctx context.Context, until string, want int) (*api.Order, error) {
+	o, err := w.c.Order(ctx, w.id, w.token)
+	for err == nil {
+		w.show(o)
+		reached := until != "" && stateRank[o.State] >= want && o.State != "working"
+		if _, known := stateRank[o.State]; !known || o.Final() || reached {
+			break
+		}
+		next, changed, werr := w.c.WaitOrderSince(ctx, w.id, w.token, o.ETag, w.every)
+		if werr != nil {
+			err = werr
+		} else if changed {
+			o = next
+		} else {
+			w.last = "" // nothing changed for a while: say so again
+			o, err = w.c.Order(ctx, w.id, w.token)
+		}
+	}
+	if w.tty {
+		fmt.Fprintln(w.out)
+	}
+	if err != nil && ctx.Err() != nil {
+		return nil, fmt.Errorf("stopped waiting for order %s (%v); it continues on the broker", w.id, context.Cause(ctx))
+	}
+	return o, err
+}
+
+func (w *waiter) show(o *api.Order) {
+	switch {
+	case w.json:
+	case w.tty:
+		fmt.Fprint(w.out, "\r\033[K"+progressLine(o))
+	default:
+		if line := progressLine(o); line != w.last {
+			fmt.Fprintf(w.out, "%s %s\n", time.Now().Format("15:04:05"), line)
+			w.last = line
+		}
+	}
 }
 
 func progressLine(o *api.Order) string {
 	const width = 30
-	if o.State == "working" || o.State == "paid" {
+	switch {
+	case o.State == "paid" && o.BlockWait != nil:
+		return o.BlockWait.Message
+	case o.State == "working":
 		n := int(o.Progress * width)
-		return fmt.Sprintf("[%s%s] %3.0f%% %.6g/%.6g work  %-9s", strings.Repeat("#", n), strings.Repeat(".", width-n),
-			100*o.Progress, o.CreditedWork, o.RequiredWork, o.State)
+		return fmt.Sprintf("[%s%s] %3.0f%% %.6g/%.6g work units, %d shares, working", strings.Repeat("#", n), strings.Repeat(".", width-n),
+			100*o.Progress, o.CreditedWork, o.RequiredWork, o.Shares)
+	case o.BlockHash != "":
+		return fmt.Sprintf("%s: block %s at height %d, %s", o.State, short(o.BlockHash), o.Height, confirmations(o.Confirmations))
 	}
-	return fmt.Sprintf("%-9s block %s height %d, %d confirmations   ", o.State, short(o.BlockHash), o.Height, o.Confirmations)
+	return o.State
+}
+
+func confirmations(n int32) string {
+	if n == 1 {
+		return "1 confirmation"
+	}
+	return fmt.Sprintf("%d confirmations", n)
 }
 
 func short(h string) string {
@@ -294,8 +353,4 @@ func newFaucetCmd() *cobra.Command {
 	_ = cmd.Flags().MarkHidden("amount")
 	cmd.Flags().Int64Var(&fee, "fee", 1000, "fee in satoshi (0 makes a zero-fee transaction)")
 	return cmd
-}
-
-func contextWithTimeout(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(ctx, d)
 }
