@@ -230,13 +230,18 @@ func bearer(r *http.Request) (string, error) {
 	return strings.TrimSpace(h[len(p):]), nil
 }
 
-func (s *Server) quote(w http.ResponseWriter, r *http.Request) error {
-	body, err := s.readBody(w, r, MaxBodyBytes)
-	if err != nil {
-		return err
+// readTx reads a {"tx": hex} body strictly; body is the request as received.
+func (s *Server) readTx(w http.ResponseWriter, r *http.Request) (req TxRequest, body []byte, err error) {
+	if body, err = s.readBody(w, r, MaxBodyBytes); err != nil {
+		return req, nil, err
 	}
-	var req TxRequest
-	if err := decodeStrict(body, &req); err != nil {
+	err = decodeStrict(body, &req)
+	return req, body, err
+}
+
+func (s *Server) quote(w http.ResponseWriter, r *http.Request) error {
+	req, _, err := s.readTx(w, r)
+	if err != nil {
 		return err
 	}
 	q, err := s.b.Quote(r.Context(), req.Tx)
@@ -260,12 +265,8 @@ func (s *Server) quote(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) createOrder(w http.ResponseWriter, r *http.Request) error {
-	body, err := s.readBody(w, r, MaxBodyBytes)
+	req, body, err := s.readTx(w, r)
 	if err != nil {
-		return err
-	}
-	var req TxRequest
-	if err := decodeStrict(body, &req); err != nil {
 		return err
 	}
 	c, err := s.b.CreateOrder(r.Context(), req.Tx, r.Header.Get("Idempotency-Key"), body)
@@ -337,12 +338,19 @@ func (s *Server) getOrder(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func (s *Server) cancelOrder(w http.ResponseWriter, r *http.Request) error {
+// byToken calls f with the request's context, the order id of its path and its bearer
+// token.
+func byToken[T any](r *http.Request, f func(ctx context.Context, id, token string) (T, error)) (T, error) {
 	token, err := bearer(r)
 	if err != nil {
-		return err
+		var zero T
+		return zero, err
 	}
-	v, err := s.b.Cancel(r.Context(), r.PathValue("id"), token)
+	return f(r.Context(), r.PathValue("id"), token)
+}
+
+func (s *Server) cancelOrder(w http.ResponseWriter, r *http.Request) error {
+	v, err := byToken(r, s.b.Cancel)
 	if err != nil {
 		return err
 	}
@@ -351,11 +359,7 @@ func (s *Server) cancelOrder(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
-	token, err := bearer(r)
-	if err != nil {
-		return err
-	}
-	evs, err := s.b.Events(r.Context(), r.PathValue("id"), token)
+	evs, err := byToken(r, s.b.Events)
 	if err != nil {
 		return err
 	}
