@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/btcsuite/btcd/btcec/v2"
+	"github.com/btcsuite/btcd/btcutil"
+	"github.com/btcsuite/btcd/chaincfg"
 	"github.com/btcsuite/btcd/txscript"
 	"github.com/btcsuite/btcd/wire"
 	"github.com/proofow/powbroker/chain"
@@ -246,5 +248,50 @@ func TestBitcoindZMQTips(t *testing.T) {
 		case <-time.After(10 * time.Second):
 			t.Fatalf("block %d not announced within 10 s with a 1 min poll interval: ZMQ did not wake the poller", i)
 		}
+	}
+}
+
+// BenchmarkTipNotify measures tip-to-notify latency against a real bitcoind on
+// regtest: from the start of generatetoaddress (one block) to the block's event on the
+// Tips channel, with the default poll interval (250 ms) alone and with ZMQ hashblock
+// wake-ups. Reported: ms/notify (the latency) and gen-ms (the generatetoaddress call
+// itself, which bounds how early the block exists).
+func BenchmarkTipNotify(b *testing.B) {
+	for _, mode := range []string{"poll", "zmq"} {
+		b.Run(mode, func(b *testing.B) {
+			zmq := "tcp://" + nodeproc.FreePort(b)
+			node := bitcoindtest.Start(b, bitcoindtest.Options{NoWallet: true, Args: []string{"-zmqpubhashblock=" + zmq}})
+			cfg := rpcnode.Config{NetName: "regtest"}
+			if mode == "zmq" {
+				cfg.ZMQ = zmq
+			}
+			n, err := coreWith(b, node, cfg)
+			if err != nil {
+				b.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			tips := n.Tips(ctx)
+			<-tips
+			time.Sleep(300 * time.Millisecond) // the ZMQ subscription settles
+			a, _ := btcutil.NewAddressWitnessPubKeyHash(make([]byte, 20), &chaincfg.RegressionNetParams)
+			addr := a.EncodeAddress()
+			var total, gen time.Duration
+			for i := 0; b.Loop(); i++ {
+				t0 := time.Now()
+				var hashes []string
+				node.Call(&hashes, "generatetoaddress", 1, addr)
+				gen += time.Since(t0)
+				ev := <-tips
+				total += time.Since(t0)
+				if ev.Tip.Hash.String() != hashes[0] {
+					b.Fatalf("event for %s, mined %s", ev.Tip.Hash, hashes[0])
+				}
+				// Spread the blocks over the poll phase.
+				time.Sleep(time.Duration(i%5) * 37 * time.Millisecond)
+			}
+			b.ReportMetric(float64(total.Microseconds())/1000/float64(b.N), "ms/notify")
+			b.ReportMetric(float64(gen.Microseconds())/1000/float64(b.N), "gen-ms")
+		})
 	}
 }
