@@ -12,6 +12,18 @@
 // whose reused keep-alive connection turned out dead (after a node restart); every call
 // made here is safe to repeat.
 //
+// Credentials: a user and password, or Bitcoin Core's cookie file (Config.Cookie), read
+// again when the node refuses it, since bitcoind writes a new cookie on every start; the
+// request is then sent once more. A URL with credentials in it is refused, so that no
+// password reaches an error message or a log.
+//
+// Networks: Config.NetName selects the chain (package netparams: regtest, signet,
+// testnet4, testnet3, mainnet) and New checks the node's genesis block; on a signet with
+// bitcoind also its signet_challenge (custom signets share the default one's genesis),
+// and Config.SignetChallenge selects a custom signet. On signet, getblocktemplate and
+// proposals carry the rules ["segwit","signet"] and templates the challenge, so that
+// chain.Assemble adds the witness commitment and the block solution (BIP 325).
+//
 // Errors: a node that cannot be reached, does not answer in time, answers with something
 // that is not a valid JSON-RPC response, refuses the credentials, or says it is warming up
 // yields an error wrapping chain.ErrUnavailable. An error answer that is a real answer
@@ -47,7 +59,9 @@
 //     node any more. A btcd regtest node that restarted (it wipes its chain) shows up as
 //     a reorg back to genesis. The first event reports the starting tip. For btcd, a
 //     websocket subscription (notifyblocks on /ws) wakes the poller as soon as a block
-//     arrives; polling remains the source of truth and carries on alone without it.
+//     arrives; for bitcoind, Config.ZMQ subscribes to Core's ZMQ hashblock publisher
+//     (github.com/go-zeromq/zmq4, pure Go) to the same end. Polling remains the source
+//     of truth and carries on alone without them.
 //
 // # CheckTx without the node's mempool policy
 //

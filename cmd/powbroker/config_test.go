@@ -6,8 +6,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/proofow/powbroker/chain/rpcnode"
 )
 
 // TestConfigFiles: every example config in configs/ loads strictly and validates.
@@ -29,10 +27,11 @@ func TestConfigFiles(t *testing.T) {
 				t.Fatal(err)
 			}
 			if c.Chain == "rpc" {
-				params, err := rpcnode.ParamsByName(c.Net)
+				network, err := c.rpcNetwork()
 				if err != nil {
 					t.Fatal(err)
 				}
+				params := network.Params
 				if _, err := payoutScript(c.PayoutAddress, params, nil); err != nil {
 					t.Fatal(err)
 				}

@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 
+	"github.com/proofow/powbroker/chain"
 	"github.com/proofow/powbroker/chain/netparams"
 	"github.com/proofow/powbroker/chain/rpcnode"
 	"github.com/proofow/powbroker/cmd/internal/cli"
@@ -21,6 +22,9 @@ func (c *daemonConfig) rpcNetwork() (*netparams.Network, error) {
 		var err error
 		if challenge, err = netparams.ParseChallenge(c.SignetChallenge); err != nil {
 			return nil, cli.Usagef("--signet-challenge: %v", err)
+		}
+		if !chain.EmptySolutionValid(challenge) {
+			return nil, cli.Usagef("--signet-challenge %s needs a signature in every block, which covers the extranonce, so the pool's miners could not roll it: only challenges that the empty solution satisfies (such as 51) can be pool-mined", c.SignetChallenge)
 		}
 	}
 	n, err := netparams.Lookup(c.Net, challenge)

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/btcsuite/btcd/blockchain"
@@ -206,4 +207,18 @@ func freeAddr(t *testing.T) string {
 	}
 	defer l.Close()
 	return l.Addr().String()
+}
+
+// TestServeSignetKeyChallenge: a signet whose challenge needs a block signature cannot
+// be pool-mined (the signature covers the extranonce): serve says so in one line, exit 2.
+func TestServeSignetKeyChallenge(t *testing.T) {
+	pb, _ := binaries(t)
+	const challenge = "0014" + "89abcdefabbaabbaabbaabbaabbaabbaabbaabba" // P2WPKH
+	line, wait, errb := serveLine(t, pb, "--chain", "rpc", "--rpc-kind", "bitcoind", "--net", "signet",
+		"--signet-challenge", challenge, "--rpc-url", "http://127.0.0.1:1", "--rpc-cookie", "/nonexistent",
+		"--payout-address", signetChainAddr, "--datadir", t.TempDir(), "--http", "127.0.0.1:0")
+	msg := strings.TrimSpace(errb.String())
+	if code := wait(false); line != "" || code != 2 || !strings.Contains(msg, "needs a signature in every block") || strings.Contains(msg, "\n") {
+		t.Fatalf("line %q exit %d stderr %q", line, code, msg)
+	}
 }
