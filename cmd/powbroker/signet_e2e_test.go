@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -196,17 +195,6 @@ func TestServeSignet(t *testing.T) {
 	if code := wait(true); code != 0 {
 		t.Fatalf("serve exited %d; stderr %s", code, errb)
 	}
-}
-
-// freeAddr returns a loopback address with a port free a moment ago.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 // TestServeSignetKeyChallenge: a signet whose challenge needs a block signature cannot
