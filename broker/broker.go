@@ -183,6 +183,7 @@ func (b *Broker) Start(ctx context.Context) error {
 	b.mu.Lock()
 	b.tip = tip
 	b.mu.Unlock()
+	b.settleSubmittedBlocks(ctx)
 	b.reconcile(ctx, tip)
 	if err := b.rebuild(ctx, true); err != nil {
 		b.setErr(err)

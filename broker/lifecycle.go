@@ -183,6 +183,43 @@ func (b *Broker) orderRefused(ctx context.Context, o *activeOrder, cause error) 
 	_ = b.store.SetReason(ctx, o.id, "left out of the block template until the chain changes: "+cause.Error())
 }
 
+// settleSubmittedBlocks records the chain's answer for blocks the broker submitted
+// before it stopped without recording the answer (a kill between the two): found when
+// the chain has the block on its main chain, refused otherwise. A block the node
+// cannot be asked about now is left for the next start.
+func (b *Broker) settleSubmittedBlocks(ctx context.Context) {
+	blocks, err := b.store.Blocks(ctx)
+	if err != nil {
+		b.log.Error("list found blocks", "err", err)
+		return
+	}
+	for _, blk := range blocks {
+		if blk.Accepted || blk.Reason != SubmittedBlockReason {
+			continue
+		}
+		var hash chainhash.Hash
+		if chainhash.Decode(&hash, blk.Hash) != nil {
+			continue
+		}
+		_, height, err := b.backend.Block(ctx, hash)
+		switch {
+		case errors.Is(err, chain.ErrUnavailable):
+			continue
+		case err == nil && height >= 0:
+			blk.Accepted, blk.Reason = true, ""
+		case err == nil:
+			blk.Reason = StaleBlockPrefix + "on a side chain after a restart (its answer was not recorded)"
+		default:
+			blk.Reason = "not in the chain after a restart (submitted, its answer not recorded): " + err.Error()
+		}
+		if err := b.store.AddBlock(ctx, blk); err != nil {
+			b.log.Error("record block", "hash", blk.Hash, "err", err)
+			continue
+		}
+		b.log.Info("block submitted before a restart settled", "hash", blk.Hash, "accepted", blk.Accepted)
+	}
+}
+
 // reconcile brings the stored orders up to date with the chain when the broker
 // starts: its tip events begin at the current tip, so what happened while it was down
 // would go unseen. A mined or recently confirmed order whose transaction is no longer

@@ -222,6 +222,10 @@ func (b *Broker) notWorking(ctx context.Context, id string) *Error {
 // race at its height (chain.BlockError.Stale), as opposed to one the chain rejected.
 const StaleBlockPrefix = "stale: "
 
+// SubmittedBlockReason is the Reason of a block recorded before the chain answered:
+// kept only when the daemon stopped in between; Start then asks the chain.
+const SubmittedBlockReason = "submitted; the chain's answer was not recorded"
+
 // submitBlock assembles and submits the block of a share that met the network target.
 func (b *Broker) submitBlock(ctx context.Context, job *Job, w Work, hdr *miner.Header) bool {
 	blk, err := job.Block(w.Extranonce1, w.Extranonce2, hdr)
@@ -239,6 +243,13 @@ func (b *Broker) submitBlock(ctx context.Context, job *Job, w Work, hdr *miner.H
 		// share would stall share answers (on regtest every share is a block).
 		err = fmt.Errorf("not submitted: %w", down)
 	} else {
+		// Recorded first: the chain's tip event may mark orders mined by this block
+		// before its answer is recorded below.
+		rec.Reason = SubmittedBlockReason
+		if serr := b.store.AddBlock(context.WithoutCancel(ctx), rec); serr != nil {
+			b.log.Error("record block", "hash", hash, "err", serr)
+		}
+		rec.Reason = ""
 		err = b.backend.SubmitBlock(ctx, blk)
 	}
 	rec.Accepted = err == nil

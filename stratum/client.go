@@ -33,10 +33,19 @@ type MinerOptions struct {
 	// Stop is asked about every client.show_message and every error 24 message; when
 	// it says stop, Mine returns its error (nil for a normal end).
 	Stop func(message string) (stop bool, err error)
-	// OnShare, when set, sees the outcome of every submitted share (code 0 = accepted).
-	OnShare    func(code int, message string)
+	// OnShare, when set, sees the pool's answer to every submitted share.
+	OnShare    func(ShareResult)
 	MaxBackoff time.Duration // between reconnects (default 30 s)
 	Logger     *slog.Logger
+}
+
+// ShareResult is the pool's answer to one submitted share.
+type ShareResult struct {
+	JobID string
+	Hash  [32]byte // of the share's block header, internal byte order
+	Code  int      // 0 = accepted, else the Stratum error code
+	// Message is the pool's error text ("" when accepted).
+	Message string
 }
 
 // MinerStats count what Mine did.
@@ -224,6 +233,7 @@ type found struct {
 	version uint32
 	bits    uint32
 	nonce   uint32
+	hash    [32]byte
 }
 
 // session runs one connection; done reports that Mine should return err.
@@ -533,7 +543,7 @@ func (s *minerSession) reply(msg *clientMsg) {
 		s.opt.Logger.Debug("share rejected", "code", code, "message", text, "job", f.job.n.JobID)
 	}
 	if s.opt.OnShare != nil {
-		s.opt.OnShare(code, text)
+		s.opt.OnShare(ShareResult{JobID: f.job.n.JobID, Hash: f.hash, Code: code, Message: text})
 	}
 	if code == CodeUnauthorized {
 		s.maybeStop(text)
@@ -583,7 +593,7 @@ func scanJob(ctx context.Context, opt MinerOptions, j *minerJob, mask uint32, ou
 		hdr := miner.Header(j.n.Header(j.en1, en2, version, j.n.NTime, 0))
 		n, _ := miner.ScanParallel(ctx, opt.Kernel, opt.Threads, &hdr, 0, miner.MaxCount, &target, func(f miner.Found) {
 			select {
-			case out <- found{job: j, en2: en2, version: version, bits: bits, nonce: f.Nonce}:
+			case out <- found{job: j, en2: en2, version: version, bits: bits, nonce: f.Nonce, hash: f.Hash}:
 			case <-ctx.Done():
 			}
 		})

@@ -142,8 +142,8 @@ func mineOnce(t *testing.T, e *env, shareDiff float64) bool {
 			URL: "stratum+tcp://" + px.ln.Addr().String(), User: o.token + ".rig", Password: "x",
 			Kernel:  slowKernel{k: miner.Best(), chunk: 1 << 12, pause: 10 * time.Millisecond},
 			Threads: 1, MaxBackoff: time.Second, Logger: quiet(), Stop: orderStop,
-			OnShare: func(code int, _ string) {
-				if code == 0 {
+			OnShare: func(r stratum.ShareResult) {
+				if r.Code == 0 {
 					accepted.Add(1)
 					if renewed.Load() {
 						afterRenew.Add(1)

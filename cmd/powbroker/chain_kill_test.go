@@ -17,7 +17,7 @@ import (
 
 	"github.com/proofow/powbroker/broker/api"
 	"github.com/proofow/powbroker/chain/embedded"
-	"github.com/proofow/powbroker/miner"
+	"github.com/proofow/powbroker/cmd/internal/apiworker"
 )
 
 // killBits is the private difficulty of the kill -9 tests: about 65,000 hashes a block
@@ -68,44 +68,11 @@ type foundBlock struct {
 	hash, order, token string
 }
 
-// mineBlock finds a nonce of the order's assignments that meets the network target and
-// submits it; it returns the block once the daemon acknowledged it.
+// mineBlock has a block found for the order and returns it once the daemon
+// acknowledged it.
 func mineBlock(ctx context.Context, c *api.Client, id, token string) (foundBlock, error) {
-	for ctx.Err() == nil {
-		a, err := c.Assignment(ctx, id, token)
-		if err != nil {
-			return foundBlock{}, err
-		}
-		raw, _ := hex.DecodeString(a.Header)
-		var h miner.Header
-		copy(h[:], raw)
-		netT, err := api.ParseDisplayTarget(a.NetworkTarget)
-		if err != nil {
-			return foundBlock{}, err
-		}
-		var nonce *uint32
-		sctx, stop := context.WithCancel(ctx)
-		_, _ = miner.Best().Scan(sctx, &h, a.NonceStart, a.NonceCount, &netT, func(f miner.Found) {
-			if nonce == nil {
-				n := f.Nonce
-				nonce = &n
-				stop()
-			}
-		})
-		stop()
-		if nonce == nil {
-			continue
-		}
-		r, err := c.SubmitShares(ctx, id, token, []api.ShareIn{{AssignmentID: a.ID, Nonce: *nonce}})
-		if err != nil {
-			return foundBlock{}, err
-		}
-		if len(r.Results) == 1 && r.Results[0].BlockAccepted {
-			return foundBlock{hash: r.Results[0].Hash, order: id, token: token}, nil
-		}
-		// A stale job (the tip moved): try a new assignment.
-	}
-	return foundBlock{}, ctx.Err()
+	hash, err := apiworker.MineBlock(ctx, c, id, token)
+	return foundBlock{hash: hash, order: id, token: token}, err
 }
 
 // newOrder submits a zero-fee faucet transaction.

@@ -14,6 +14,7 @@ import (
 func newAPICmd() *cobra.Command {
 	var (
 		url, order, token, kernel string
+		shareLogPath              string
 		threads                   int
 		asJSON, quiet, verbose    bool
 	)
@@ -37,17 +38,31 @@ func newAPICmd() *cobra.Command {
 			if err != nil {
 				return cli.Usagef("--api: %v", err)
 			}
+			shares, err := openShareLog(shareLogPath)
+			if err != nil {
+				return err
+			}
 			start := time.Now()
 			errOut := cmd.ErrOrStderr()
 			o, st, err := apiworker.Run(cmd.Context(), apiworker.Options{
 				Client: c, OrderID: order, Token: token, Kernel: k, Threads: threads,
 				OnPost: func(r *api.SharesResponse) {
+					for _, sh := range r.Results {
+						reason := ""
+						if sh.Problem != nil {
+							reason = sh.Problem.Type
+						}
+						shares.add(sh.Hash, sh.Accepted, reason)
+					}
 					if !quiet && r.Accepted > 0 && r.Order != nil {
 						fmt.Fprintf(errOut, "%s: +%d shares, %.6g/%.6g work (%.0f%%)\n", r.Order.ID, r.Accepted,
 							r.Order.CreditedWork, r.Order.RequiredWork, 100*r.Order.Progress)
 					}
 				},
 			})
+			if cerr := shares.close(); err == nil {
+				err = cerr
+			}
 			if err != nil {
 				return err
 			}
@@ -71,5 +86,6 @@ func newAPICmd() *cobra.Command {
 	cli.KernelFlag(cmd, &kernel)
 	f.BoolVar(&asJSON, "json", false, "print one JSON object at the end")
 	cli.OutputFlags(cmd, &quiet, &verbose)
+	shareLogFlag(cmd, &shareLogPath)
 	return cmd
 }

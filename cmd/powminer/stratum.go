@@ -40,6 +40,7 @@ func orderMessage(msg string) (id, state string, ok bool) {
 func newStratumCmd() *cobra.Command {
 	var (
 		rawURL, token, password, kernelName string
+		shareLogPath                        string
 		threads                             int
 		asJSON, quiet, verbose              bool
 	)
@@ -71,10 +72,17 @@ expired, failed or was canceled, or when the token is refused.`,
 				level = slog.LevelInfo
 			}
 			log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+			shares, err := openShareLog(shareLogPath)
+			if err != nil {
+				return err
+			}
 			res := stratumResult{Rejected: map[string]int{}}
 			start := time.Now()
 			st, err := stratum.Mine(cmd.Context(), stratum.MinerOptions{
 				URL: rawURL, User: user, Password: password, Kernel: k, Threads: threads, Logger: log,
+				OnShare: func(r stratum.ShareResult) {
+					shares.add(displayHash(r.Hash), r.Code == 0, fmt.Sprintf("%d %s", r.Code, r.Message))
+				},
 				Stop: func(msg string) (bool, error) {
 					id, state, ok := orderMessage(msg)
 					if !ok {
@@ -90,6 +98,9 @@ expired, failed or was canceled, or when the token is refused.`,
 					return false, nil
 				},
 			})
+			if cerr := shares.close(); err == nil {
+				err = cerr
+			}
 			res.Accepted, res.Hashes, res.Sessions, res.Difficulty = st.Accepted, st.Hashes, st.Sessions, st.Difficulty
 			res.Seconds = time.Since(start).Seconds()
 			for code, n := range st.Rejected {
@@ -117,5 +128,6 @@ expired, failed or was canceled, or when the token is refused.`,
 	f.BoolVar(&asJSON, "json", false, "print one JSON object at the end")
 	cli.OutputFlags(c, &quiet, &verbose)
 	cli.Alias(c, "user", "token")
+	shareLogFlag(c, &shareLogPath)
 	return c
 }
