@@ -32,7 +32,8 @@ type Backend interface {
 	// work (BIP 23 proposal). A rejection is a *BlockError.
 	Propose(ctx context.Context, block *wire.MsgBlock) error
 	// SubmitBlock submits a solved block and returns nil only once the block is
-	// the chain's tip. A rejection is a *BlockError.
+	// the chain's tip. A rejection is a *BlockError; so is a valid block that did
+	// not join the main chain (it lost the race at its height), with Stale set.
 	SubmitBlock(ctx context.Context, block *wire.MsgBlock) error
 	// Block returns a block of the chain and its height (-1 when not in the main chain).
 	Block(ctx context.Context, hash chainhash.Hash) (*wire.MsgBlock, int32, error)
