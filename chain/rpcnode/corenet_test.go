@@ -223,7 +223,8 @@ func TestBitcoindSignetMining(t *testing.T) {
 }
 
 // TestBitcoindZMQTips: with a poll interval of a minute, a block mined on bitcoind
-// reaches the Tips channel within seconds only through the ZMQ hashblock publisher.
+// reaches the Tips channel within seconds only through the ZMQ hashblock publisher,
+// also after bitcoind restarted.
 func TestBitcoindZMQTips(t *testing.T) {
 	zmq := "tcp://" + nodeproc.FreePort(t)
 	b := bitcoindtest.Start(t, bitcoindtest.Options{Args: []string{"-zmqpubhashblock=" + zmq}})
@@ -238,7 +239,12 @@ func TestBitcoindZMQTips(t *testing.T) {
 		t.Fatalf("first event %+v", ev)
 	}
 	time.Sleep(300 * time.Millisecond) // let the subscription settle (ZMQ drops messages before it)
-	for i := 1; i <= 3; i++ {
+	for i := 1; i <= 4; i++ {
+		if i == 3 {
+			// bitcoind restarts (same ports): the subscriber reconnects by itself.
+			b.Restart()
+			time.Sleep(1500 * time.Millisecond) // zmq4 redials every second
+		}
 		h := b.Generate(1)[0]
 		select {
 		case ev := <-tips:
