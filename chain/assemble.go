@@ -61,24 +61,62 @@ type Assembly struct {
 
 // Assemble builds the block parts for spec.
 func Assemble(spec AssembleSpec) (*Assembly, error) {
-	t := spec.Template
-	if t == nil {
-		return nil, errors.New("assemble: no template")
+	en2, err := checkSpec(spec)
+	if err != nil {
+		return nil, err
 	}
-	en2 := spec.Extranonce2Size
+	t := spec.Template
+	a := &Assembly{Template: t, Extranonce2Size: en2}
+	a.selectTxs(t.Transactions, spec.Extra)
+	for _, tx := range a.Txs {
+		if tx.HasWitness() {
+			a.Witness = true
+			break
+		}
+	}
+	if a.Witness && !t.SegwitActive {
+		return nil, errors.New("assemble: a witness transaction in a block before segwit is active")
+	}
+	signet := len(t.SignetChallenge) > 0
+	if signet {
+		// BIP 325: every signet block has a witness commitment, with the block
+		// solution in it.
+		a.Witness = true
+		if !EmptySolutionValid(t.SignetChallenge) {
+			return nil, fmt.Errorf("assemble: signet challenge %x needs a block signature, which the broker's jobs cannot carry (only challenges that an empty solution satisfies, such as 51, can be pool-mined)", t.SignetChallenge)
+		}
+	}
+	if err := a.coinbase(spec, t.CoinbaseValue+a.Fees, signet); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// checkSpec checks an assembly's inputs and returns the extranonce2 size.
+func checkSpec(spec AssembleSpec) (en2 int, err error) {
+	if spec.Template == nil {
+		return 0, errors.New("assemble: no template")
+	}
+	en2 = spec.Extranonce2Size
 	if en2 == 0 {
 		en2 = DefaultExtranonce2
 	}
 	if en2 < 1 || en2 > MaxExtranonce2 {
-		return nil, fmt.Errorf("assemble: extranonce2 size %d outside 1..%d", en2, MaxExtranonce2)
+		return 0, fmt.Errorf("assemble: extranonce2 size %d outside 1..%d", en2, MaxExtranonce2)
 	}
 	if len(spec.PayoutScript) == 0 {
-		return nil, errors.New("assemble: no payout script")
+		return 0, errors.New("assemble: no payout script")
 	}
 	if len(spec.Tag) > 32 {
-		return nil, fmt.Errorf("assemble: coinbase tag of %d bytes is longer than 32", len(spec.Tag))
+		return 0, fmt.Errorf("assemble: coinbase tag of %d bytes is longer than 32", len(spec.Tag))
 	}
-	a := &Assembly{Template: t, Extranonce2Size: en2}
+	return en2, nil
+}
+
+// selectTxs takes every template transaction, then the extra ones that fit: not mined
+// by the node already, parents included, no input spent twice, within the block's
+// weight and sigop limits (the others are Dropped with the reason).
+func (a *Assembly) selectTxs(node, extras []TemplateTx) {
 	spent := make(map[wire.OutPoint]bool)
 	seen := make(map[chainhash.Hash]bool)
 	weight := int64(coinbaseWeightReserve)
@@ -96,12 +134,12 @@ func Assemble(spec AssembleSpec) (*Assembly, error) {
 		weight += tt.Weight
 		sigops += tt.SigOpCost
 	}
-	for _, tt := range t.Transactions {
+	for _, tt := range node {
 		add(tt)
 	}
 	dropped := make(map[chainhash.Hash]bool)
 extra:
-	for _, tt := range spec.Extra {
+	for _, tt := range extras {
 		txid := tt.Tx.TxHash()
 		if seen[txid] {
 			continue // the node already mines it
@@ -127,28 +165,15 @@ extra:
 		add(tt)
 		a.Fees += tt.Fee // the template's coinbase value already has its own fees
 	}
-	value := t.CoinbaseValue + a.Fees
-	for _, tx := range a.Txs {
-		if tx.HasWitness() {
-			a.Witness = true
-			break
-		}
-	}
-	if a.Witness && !t.SegwitActive {
-		return nil, errors.New("assemble: a witness transaction in a block before segwit is active")
-	}
-	signet := len(t.SignetChallenge) > 0
-	if signet {
-		// BIP 325: every signet block has a witness commitment, with the block
-		// solution in it.
-		a.Witness = true
-		if !EmptySolutionValid(t.SignetChallenge) {
-			return nil, fmt.Errorf("assemble: signet challenge %x needs a block signature, which the broker's jobs cannot carry (only challenges that an empty solution satisfies, such as 51, can be pool-mined)", t.SignetChallenge)
-		}
-	}
-	cb, prefix, err := coinbaseTemplate(t.Height, en2, spec.Tag, value, spec.PayoutScript)
+}
+
+// coinbase builds the coinbase paying value, its halves around the extranonces and
+// the merkle branch.
+func (a *Assembly) coinbase(spec AssembleSpec, value int64, signet bool) error {
+	en2 := a.Extranonce2Size
+	cb, prefix, err := coinbaseTemplate(a.Template.Height, en2, spec.Tag, value, spec.PayoutScript)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	txs := make([]*btcutil.Tx, 0, len(a.Txs)+1)
 	txs = append(txs, btcutil.NewTx(cb))
@@ -161,18 +186,18 @@ extra:
 	if signet {
 		out := cb.TxOut[len(cb.TxOut)-1]
 		if out.PkScript, err = withSignetPush(out.PkScript, signetPush(nil, nil)); err != nil {
-			return nil, fmt.Errorf("assemble: %w", err)
+			return fmt.Errorf("assemble: %w", err)
 		}
 	}
 	var legacy bytes.Buffer
 	if err := cb.SerializeNoWitness(&legacy); err != nil {
-		return nil, fmt.Errorf("assemble: serialize coinbase: %w", err)
+		return fmt.Errorf("assemble: serialize coinbase: %w", err)
 	}
 	raw := legacy.Bytes()
 	a.Coinb1 = append([]byte(nil), raw[:prefix]...)
 	a.Coinb2 = append([]byte(nil), raw[prefix+Extranonce1Size+en2:]...)
 	a.Branch = merkleBranch(txs)
-	return a, nil
+	return nil
 }
 
 func (a *Assembly) drop(dropped map[chainhash.Hash]bool, txid chainhash.Hash, reason string) {
