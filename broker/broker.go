@@ -35,6 +35,9 @@ type Options struct {
 	// ObserveShare, when set, sees how long each share took on the share path, from
 	// arrival to its durable verdict (metrics).
 	ObserveShare func(d time.Duration)
+	// CompactAfter is how long after an order ended its shares are compacted away
+	// (stores that implement ShareCompactor); 0 = DefaultCompactAfter, negative = never.
+	CompactAfter time.Duration
 }
 
 // Broker is the stratifier. Create it with New and run it with Run.
@@ -48,6 +51,8 @@ type Broker struct {
 	log     *slog.Logger
 	// observeShare sees each share's time on the share path (nil: not measured).
 	observeShare func(time.Duration)
+	// compactAfter: see Options.CompactAfter.
+	compactAfter time.Duration
 	// tipSeen is when the current tip was first seen (unix nanoseconds), the start of
 	// its clean job's tip-to-notify latency.
 	tipSeen atomic.Int64
@@ -119,11 +124,15 @@ func New(opt Options) (*Broker, error) {
 	b := &Broker{
 		cfg: cfg, net: opt.Net, backend: opt.Backend, store: opt.Store,
 		payout: opt.PayoutScript, key: opt.TokenKey, log: log, observeShare: opt.ObserveShare,
-		jobs: newJobBook(), active: make(map[string]*activeOrder),
+		compactAfter: opt.CompactAfter,
+		jobs:         newJobBook(), active: make(map[string]*activeOrder),
 		spends: make(map[wire.OutPoint]string), byTxid: make(map[chainhash.Hash]string), assignments: bounded.New[string, *Assignment](100_000),
 		targets: bounded.New[float64, miner.Target](4096),
 		watch:   newWatcher(), rate: newRateMeter(time.Minute), refreshNow: make(chan struct{}, 1),
 		started: time.Now(),
+	}
+	if b.compactAfter == 0 {
+		b.compactAfter = DefaultCompactAfter
 	}
 	b.lastErr.Store("")
 	return b, nil
@@ -212,6 +221,12 @@ func (b *Broker) Run(ctx context.Context) error {
 	defer refresh.Stop()
 	sweep := time.NewTicker(time.Second)
 	defer sweep.Stop()
+	compacted := make(chan struct{})
+	defer func() { <-compacted }()
+	go func() {
+		defer close(compacted)
+		b.compactLoop(ctx)
+	}()
 	for {
 		select {
 		case <-ctx.Done():

@@ -48,6 +48,7 @@ const (
 	KindNodeUnavailable     Kind = "node-unavailable"
 	KindNotReady            Kind = "not-ready"
 	KindFaucetUnavailable   Kind = "faucet-unavailable"
+	KindStorageUnavailable  Kind = "storage-unavailable"
 	KindInternal            Kind = "internal"
 )
 
@@ -69,7 +70,7 @@ var kindTitle = map[Kind]string{
 	KindUnknownField: "Unknown field in request", KindBodyTooLarge: "Request body too large",
 	KindSlowDown: "Too many requests", KindNodeUnavailable: "Chain node unavailable",
 	KindNotReady: "Broker not ready", KindFaucetUnavailable: "No faucet on this network",
-	KindInternal: "Internal error",
+	KindStorageUnavailable: "Storage unavailable", KindInternal: "Internal error",
 }
 
 // Title is a short summary of problems of this kind.

@@ -148,6 +148,10 @@ func (b *Broker) judge(ctx context.Context, w Work) (judged, error) {
 // settle finishes a judged share once its durable write returned.
 func (b *Broker) settle(ctx context.Context, j judged, rec Recorded, err error) (ShareResult, error) {
 	res := j.res
+	if errors.Is(err, ErrStorageFault) {
+		b.log.Warn("share not recorded: storage fault", "order", j.rec.OrderID, "err", err)
+		return res, problem(KindStorageUnavailable, "the share was not recorded and nothing was credited (%v); send it again shortly", err)
+	}
 	if err != nil {
 		return res, fmt.Errorf("record share: %w", err)
 	}

@@ -75,6 +75,10 @@ var (
 	ErrIdempotencyReplay = errors.New("idempotency key reused with a different request")
 	ErrStateChanged      = errors.New("order state changed concurrently")
 	ErrStoreClosed       = errors.New("store closed")
+	// ErrStorageFault marks a write the storage could not make for now: disk full,
+	// an I/O error, the database locked. Nothing of that write is stored; the same
+	// write may succeed once the storage recovers.
+	ErrStorageFault = errors.New("storage fault")
 )
 
 // State is where an order stands in its life cycle (see transitions.go).

@@ -100,6 +100,7 @@ func (s *Store) Stats() broker.WriterStats { return s.shares.q.Stats() }
 func (w *shareWriter) commit(batch []*broker.Share, res []broker.Recorded, errs []error) error {
 	ctx := context.Background()
 	fail := func(err error) error {
+		err = storageFault(err)
 		w.s.log.Error("store: share group failed", "shares", len(batch), "err", err)
 		return err
 	}

@@ -36,6 +36,9 @@ type Options struct {
 	Logger     *slog.Logger  // default slog.Default()
 	// ObserveCommit, when set, sees every share group commit: its size and duration.
 	ObserveCommit func(shares int, d time.Duration)
+	// BusyTimeout is how long a write waits for a database locked by another
+	// connection before it fails with broker.ErrStorageFault (default 10 s).
+	BusyTimeout time.Duration
 }
 
 // Store is the SQLite persistence of the broker. All methods are safe for concurrent use.
@@ -116,7 +119,11 @@ func open(ctx context.Context, path string, opt Options, migrations fs.FS, synch
 		}
 	}()
 
-	common := "_journal_mode=WAL&_busy_timeout=10000&_foreign_keys=on"
+	busy := opt.BusyTimeout
+	if busy <= 0 {
+		busy = 10 * time.Second
+	}
+	common := "_journal_mode=WAL&_busy_timeout=" + strconv.FormatInt(busy.Milliseconds(), 10) + "&_foreign_keys=on"
 	wdb, err := sql.Open("sqlite3", path+"?"+common+"&_synchronous="+synchronous+
 		"&_txlock=immediate&_cache_size=-65536")
 	if err != nil {

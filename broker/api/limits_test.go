@@ -3,12 +3,15 @@ package api_test
 import (
 	"bufio"
 	"context"
+	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -303,5 +306,42 @@ func TestRateLimits(t *testing.T) {
 	}
 	if got := statusOf(t, a, u2, o2.token); got != http.StatusOK {
 		t.Fatalf("another order's token was limited too: %d", got)
+	}
+}
+
+// TestStorageFault: while another process holds the database's write lock, a share
+// batch gets 503 storage-unavailable (with Retry-After) and nothing is credited; the
+// order can still be read; once the lock is gone the same shares are accepted.
+func TestStorageFault(t *testing.T) {
+	e := newEnv(t, testConfig())
+	o := e.newOrder(0)
+	batch := shares(o.first, nonces(t, o.first, 2, false))
+	db, err := sql.Open("sqlite3", filepath.Join(e.dir, "broker.sqlite"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	tx, err := db.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec("INSERT INTO meta(key, value) VALUES('holder', 'x')"); err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.client.SubmitShares(e.ctx(), o.id, o.token, batch)
+	var p *api.Problem
+	if !errors.As(err, &p) || p.Type != "storage-unavailable" || p.Status != http.StatusServiceUnavailable || p.RetryAfter < 1 {
+		t.Fatalf("shares during the lock: %v", err)
+	}
+	got, err := e.client.Order(e.ctx(), o.id, o.token)
+	if err != nil || got.CreditedWork != 0 {
+		t.Fatalf("order during the lock: %+v, %v", got, err)
+	}
+	if err := tx.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	res, err := e.client.SubmitShares(e.ctx(), o.id, o.token, batch)
+	if err != nil || res.Accepted != len(batch) {
+		t.Fatalf("the same shares after the lock: %+v, %v", res, err)
 	}
 }

@@ -26,7 +26,7 @@ var kindStatus = map[broker.Kind]int{
 	broker.KindUnknownField: http.StatusBadRequest, broker.KindBodyTooLarge: http.StatusRequestEntityTooLarge,
 	broker.KindSlowDown: http.StatusTooManyRequests, broker.KindNodeUnavailable: http.StatusServiceUnavailable,
 	broker.KindNotReady: http.StatusServiceUnavailable, broker.KindFaucetUnavailable: http.StatusNotFound,
-	broker.KindInternal: http.StatusInternalServerError,
+	broker.KindStorageUnavailable: http.StatusServiceUnavailable, broker.KindInternal: http.StatusInternalServerError,
 }
 
 // statusOf is the HTTP status of problems of a kind (500 for a kind without one).

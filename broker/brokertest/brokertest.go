@@ -116,7 +116,7 @@ func (e *Env) Close() {
 // OpenStore opens the SQLite store dir/broker.sqlite; Close is registered with t.
 func OpenStore(t testing.TB, dir string) *store.Store {
 	t.Helper()
-	s, err := store.Open(context.Background(), filepath.Join(dir, "broker.sqlite"), store.Options{Logger: Quiet()})
+	s, err := store.Open(context.Background(), filepath.Join(dir, "broker.sqlite"), store.Options{Logger: Quiet(), BusyTimeout: time.Second})
 	if err != nil {
 		t.Fatalf("open store: %v", err)
 	}
