@@ -18,7 +18,6 @@ import (
 	"github.com/btcsuite/btcd/wire"
 	"github.com/proofow/powbroker/broker/internal/bounded"
 	"github.com/proofow/powbroker/chain"
-	"github.com/proofow/powbroker/miner"
 )
 
 // Options are what a Broker is built from.
@@ -81,7 +80,7 @@ type Broker struct {
 	blocksFound    atomic.Int64
 	rate           *rateMeter
 	refreshNow     chan struct{}
-	targets        *bounded.Map[float64, miner.Target] // share difficulty -> target
+	checker        *ShareChecker
 	rebuildMu      sync.Mutex
 	rebuilds       atomic.Uint64 // rebuilds begun (Job.rebuild)
 	rejectMu       sync.Mutex
@@ -127,7 +126,7 @@ func New(opt Options) (*Broker, error) {
 		compactAfter: opt.CompactAfter,
 		jobs:         newJobBook(), active: make(map[string]*activeOrder),
 		spends: make(map[wire.OutPoint]string), byTxid: make(map[chainhash.Hash]string), assignments: bounded.New[string, *Assignment](100_000),
-		targets: bounded.New[float64, miner.Target](4096),
+		checker: NewShareChecker(),
 		watch:   newWatcher(), rate: newRateMeter(time.Minute), refreshNow: make(chan struct{}, 1),
 		started: time.Now(),
 	}

@@ -8,7 +8,6 @@ import (
 
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"github.com/btcsuite/btcd/wire"
-	"github.com/proofow/powbroker/broker/internal/bounded"
 	"github.com/proofow/powbroker/chain"
 	"github.com/proofow/powbroker/miner"
 )
@@ -37,10 +36,10 @@ func benchJob(tb testing.TB) *Job {
 // header, and the hash it checks is the block hash.
 func TestCheckShareMatchesAssembly(t *testing.T) {
 	j := benchJob(t)
-	b := &Broker{targets: bounded.New[float64, miner.Target](16)}
+	b := NewShareChecker()
 	en1, en2 := []byte{0, 0, 0, 7}, []byte{1, 2, 3, 4}
 	w := &Work{Extranonce1: en1, Extranonce2: en2, NTime: j.NTime + 5, Nonce: 12345, ShareDiff: 1e-12}
-	hdr, sum, err := b.checkShare(j, w)
+	hdr, sum, err := b.Check(j, w)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,7 +52,7 @@ func TestCheckShareMatchesAssembly(t *testing.T) {
 	}
 	// Hard share target: the same share is rejected as low difficulty.
 	w.ShareDiff = 1e12
-	if _, _, err := b.checkShare(j, w); KindOf(err) != KindLowDifficulty {
+	if _, _, err := b.Check(j, w); KindOf(err) != KindLowDifficulty {
 		t.Fatalf("hard target: %v", err)
 	}
 }
@@ -62,12 +61,12 @@ func TestCheckShareMatchesAssembly(t *testing.T) {
 // root, sha256d, target comparison) next to the baseline of crypto/sha256 applied twice.
 func BenchmarkShareCheck(b *testing.B) {
 	j := benchJob(b)
-	br := &Broker{targets: bounded.New[float64, miner.Target](16)}
+	br := NewShareChecker()
 	w := &Work{Extranonce1: []byte{0, 0, 0, 7}, Extranonce2: []byte{1, 2, 3, 4}, NTime: j.NTime, ShareDiff: 1e-12}
 	b.Run("check", func(b *testing.B) {
 		for i := range b.N {
 			w.Nonce = uint32(i)
-			if _, _, err := br.checkShare(j, w); err != nil {
+			if _, _, err := br.Check(j, w); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -100,19 +100,7 @@ func (b *Broker) judge(ctx context.Context, w Work) (judged, error) {
 	if job == nil {
 		return fail(problem(KindStaleJob, "job %q is unknown or too old; fetch new work", w.JobID))
 	}
-	if len(w.Extranonce1) != chain.Extranonce1Size || len(w.Extranonce2) != job.Assembly.Extranonce2Size {
-		return fail(problem(KindBadShare, "extranonce sizes %d+%d, want %d+%d", len(w.Extranonce1), len(w.Extranonce2), chain.Extranonce1Size, job.Assembly.Extranonce2Size))
-	}
-	if w.NTime < job.MinTime {
-		return fail(problem(KindBadShare, "header time %d is before the job's minimum %d", w.NTime, job.MinTime))
-	}
-	if limit := time.Now().Add(maxFutureTime).Unix(); int64(w.NTime) > limit {
-		return fail(problem(KindBadShare, "header time %d is more than 2 hours in the future", w.NTime))
-	}
-	if !(w.ShareDiff > 0) {
-		return fail(problem(KindBadShare, "share difficulty %g is not positive", w.ShareDiff))
-	}
-	hdr, sum, err := b.checkShare(job, &w)
+	hdr, sum, err := b.checker.Check(job, &w)
 	res.Hash = chainhash.Hash(sum)
 	if err != nil {
 		return judged{res: res}, err
@@ -176,34 +164,6 @@ func (b *Broker) count(res ShareResult, err error) {
 	}
 	b.sharesAccepted.Add(1)
 	b.rate.add(res.Difficulty)
-}
-
-// checkShare rebuilds the header of a share and checks it against the share target:
-// one header hash and a comparison (the merkle root per extranonce and the share
-// target per difficulty are cached).
-func (b *Broker) checkShare(job *Job, w *Work) (miner.Header, [32]byte, error) {
-	version := w.Version
-	if version == 0 {
-		version = job.Version
-	}
-	hdr := job.Header(w.Extranonce1, w.Extranonce2, version, w.NTime, w.Nonce)
-	sum := miner.Sum(&hdr)
-	target := b.shareTarget(w.ShareDiff)
-	if !target.Meets(&sum) {
-		h := chainhash.Hash(sum)
-		return hdr, sum, problem(KindLowDifficulty, "hash %s reaches difficulty %.6g, below the share difficulty %.6g", h, chain.HashDifficulty(&h), w.ShareDiff)
-	}
-	return hdr, sum, nil
-}
-
-// shareTarget is the target of a share difficulty, cached: sessions use few distinct ones.
-func (b *Broker) shareTarget(d float64) miner.Target {
-	if t, ok := b.targets.Get(d); ok {
-		return t
-	}
-	t := miner.TargetFromBig(chain.DifficultyTarget(d))
-	b.targets.Put(d, t)
-	return t
 }
 
 // notWorking explains why an order takes no shares.

@@ -24,7 +24,7 @@ import (
 
 // MinerOptions configure Mine.
 type MinerOptions struct {
-	URL       string // stratum+tcp://HOST:PORT
+	URL       string // stratum+tcp://HOST:PORT, or several comma-separated (failover)
 	User      string // worker name (for powbroker: the order token)
 	Password  string
 	UserAgent string
@@ -82,11 +82,12 @@ func Mine(ctx context.Context, opt MinerOptions) (MinerStats, error) {
 	if opt.Logger == nil {
 		opt.Logger = slog.New(slog.DiscardHandler)
 	}
-	addr, err := ParseURL(opt.URL)
+	addrs, err := ParseURLs(opt.URL)
 	if err != nil {
 		return st, err
 	}
-	m := &mineRun{opt: opt, addr: addr, st: &st}
+	m := &mineRun{opt: opt, addr: addrs[0], st: &st}
+	next := 0
 	backoff := 200 * time.Millisecond
 	for {
 		done, err := m.session(ctx)
@@ -108,13 +109,31 @@ func Mine(ctx context.Context, opt MinerOptions) (MinerStats, error) {
 		} else {
 			backoff = min(2*backoff, opt.MaxBackoff)
 		}
-		opt.Logger.Warn("stratum connection lost, reconnecting", "err", err, "in", wait)
+		if len(addrs) > 1 { // fail over to the next server
+			next = (next + 1) % len(addrs)
+			m.addr = addrs[next]
+		}
+		opt.Logger.Warn("stratum connection lost, reconnecting", "err", err, "in", wait, "server", m.addr)
 		select {
 		case <-ctx.Done():
 			return st, ctx.Err()
 		case <-time.After(wait):
 		}
 	}
+}
+
+// ParseURLs reads one or more comma-separated Stratum URLs (ParseURL); a miner fails
+// over to the next one whenever its connection is lost.
+func ParseURLs(s string) ([]string, error) {
+	var out []string
+	for _, u := range strings.Split(s, ",") {
+		a, err := ParseURL(strings.TrimSpace(u))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, a)
+	}
+	return out, nil
 }
 
 // ParseURL reads stratum+tcp://HOST:PORT (or HOST:PORT) and returns HOST:PORT.

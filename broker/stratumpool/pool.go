@@ -192,11 +192,22 @@ func (p *Pool) stratumError(ctx context.Context, order string, err error) error 
 	if !errors.As(err, &be) {
 		return err
 	}
-	code, _ := codeOf(be.Kind)
 	if closedKind(be.Kind) {
+		code, _ := codeOf(be.Kind)
 		acc := p.describe(ctx, order, stratum.Account{ID: order, State: string(be.Kind), Message: be.Detail})
 		return &stratum.Error{Code: code, Message: acc.Message}
 	}
+	return ErrorOf(err)
+}
+
+// ErrorOf maps a broker problem (from a share check, for example a gateway's) to its
+// Stratum error with the problem's detail; other errors pass unchanged.
+func ErrorOf(err error) error {
+	var be *broker.Error
+	if !errors.As(err, &be) {
+		return err
+	}
+	code, _ := codeOf(be.Kind)
 	return &stratum.Error{Code: code, Message: be.Detail}
 }
 

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/proofow/powbroker/bus/natstest"
 	"github.com/proofow/powbroker/store/pgtest"
 )
 
@@ -48,11 +49,16 @@ func binaries(t *testing.T) (broker, miner string) {
 	return filepath.Join(binDir, "powbroker"), filepath.Join(binDir, "powminer")
 }
 
-// pg is the PostgreSQL server of the --store postgres tests, started on first use.
-var pg pgtest.Shared
+// pg is the PostgreSQL server of the --store postgres tests, started on first use;
+// natsb builds nats-server for the gateway tests.
+var (
+	pg    pgtest.Shared
+	natsb natstest.Builder
+)
 
 func TestMain(m *testing.M) {
 	code := pg.Main(m)
+	natsb.Cleanup()
 	if binDir != "" {
 		os.RemoveAll(binDir)
 	}

@@ -21,7 +21,9 @@ import (
 	"github.com/btcsuite/btcd/txscript"
 	"github.com/proofow/powbroker/broker"
 	"github.com/proofow/powbroker/broker/api"
+	"github.com/proofow/powbroker/broker/busnode"
 	"github.com/proofow/powbroker/broker/stratumpool"
+	"github.com/proofow/powbroker/bus"
 	"github.com/proofow/powbroker/chain"
 	"github.com/proofow/powbroker/chain/embedded"
 	"github.com/proofow/powbroker/chain/rpcnode"
@@ -51,6 +53,8 @@ type daemonConfig struct {
 	// PoolThreads mine the current job for blocks while paid orders wait (embedded
 	// test networks only; 0 = off).
 	PoolThreads int           `json:"pool_threads,omitempty"`
+	Bus         string        `json:"bus,omitempty"`          // nats://host:port: serve Stratum gateways
+	BusKeyFile  string        `json:"bus_key_file,omitempty"` // the bus's shared HMAC key
 	Broker      broker.Config `json:"broker"`
 }
 
@@ -71,6 +75,18 @@ type stratumTuning struct {
 	MaxQueuedBytes int             `json:"max_queued_bytes,omitempty"`
 	AcceptRate     float64         `json:"accept_rate,omitempty"`
 	MaxHandshakes  int             `json:"max_handshakes,omitempty"`
+}
+
+// serverConfig is the Stratum server's configuration from the tuning.
+func (t stratumTuning) serverConfig(start float64, log *slog.Logger) stratum.Config {
+	return stratum.Config{
+		StartDifficulty: start, MinDifficulty: t.MinDifficulty, MaxDifficulty: t.MaxDifficulty,
+		TargetShareInterval: t.ShareInterval.D(), MaxConns: t.MaxConns, MaxConnsPerIP: t.MaxConnsPerIP,
+		IdleTimeout: t.IdleTimeout.D(), RequestsPerSecond: t.RequestsPerSecond,
+		BanThreshold: t.BanThreshold, BanWindow: t.BanWindow.D(), BanDuration: t.BanDuration.D(),
+		MaxQueuedBytes: t.MaxQueuedBytes, AcceptRate: t.AcceptRate, MaxHandshakes: t.MaxHandshakes,
+		Logger: log,
+	}
 }
 
 func (t stratumTuning) validate() error {
@@ -104,7 +120,7 @@ type rpcConfig struct {
 }
 
 // loadConfigFile reads a JSON config strictly: unknown fields are errors.
-func loadConfigFile(path string, into *daemonConfig) error {
+func loadConfigFile(path string, into any) error {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return cli.Usagef("config %s: %v", path, err)
@@ -159,6 +175,9 @@ func (c *daemonConfig) validate() error {
 		if _, _, err := net.SplitHostPort(c.Stratum); err != nil {
 			return cli.Usagef("--stratum %q: want host:port (port 0 picks a free one)", c.Stratum)
 		}
+	}
+	if err := validateBus(c.Bus, c.BusKeyFile); err != nil {
+		return err
 	}
 	if err := validateStore(c.Store); err != nil {
 		return err
@@ -226,6 +245,8 @@ type daemon struct {
 	node    *rpcnode.Node
 	store   brokerStore
 	leader  *pgstore.Leader // the PostgreSQL leader lock; nil with SQLite
+	bus     *bus.Conn       // nil without --bus
+	busNode *busnode.Node
 	broker  *broker.Broker
 	server  *api.Server
 	ln      net.Listener
@@ -265,7 +286,10 @@ func (d *daemon) open(ctx context.Context, cfg daemonConfig) (err error) {
 	if err != nil {
 		return err
 	}
-	return d.openBroker(ctx, cfg, params, defaultPayout)
+	if err := d.openBroker(ctx, cfg, params, defaultPayout); err != nil {
+		return err
+	}
+	return d.openBus(ctx, cfg)
 }
 
 // listen binds the HTTP and Stratum listeners.
@@ -357,14 +381,9 @@ func (d *daemon) openBroker(ctx context.Context, cfg daemonConfig, params *chain
 		if start == 0 {
 			start = d.broker.Config().ShareDifficulty
 		}
-		d.stratum = stratum.NewServer(stratumpool.New(d.broker), stratum.Config{
-			StartDifficulty: start, MinDifficulty: t.MinDifficulty, MaxDifficulty: t.MaxDifficulty,
-			TargetShareInterval: t.ShareInterval.D(), MaxConns: t.MaxConns, MaxConnsPerIP: t.MaxConnsPerIP,
-			IdleTimeout: t.IdleTimeout.D(), RequestsPerSecond: t.RequestsPerSecond,
-			BanThreshold: t.BanThreshold, BanWindow: t.BanWindow.D(), BanDuration: t.BanDuration.D(),
-			MaxQueuedBytes: t.MaxQueuedBytes, AcceptRate: t.AcceptRate, MaxHandshakes: t.MaxHandshakes,
-			Logger: log.With("component", "stratum"), ObserveTipNotify: d.metrics.ObserveTipNotify,
-		})
+		sc := t.serverConfig(start, log.With("component", "stratum"))
+		sc.ObserveTipNotify = d.metrics.ObserveTipNotify
+		d.stratum = stratum.NewServer(stratumpool.New(d.broker), sc)
 		d.metrics.WatchStratum(d.stratum.Stats)
 	}
 	if cfg.PoolThreads > 0 {
@@ -391,6 +410,10 @@ func (d *daemon) run(ctx context.Context) error {
 		n++
 		go func() { errc <- d.pool.run(ctx) }()
 	}
+	if d.busNode != nil {
+		n++
+		go func() { errc <- d.busNode.Run(ctx) }()
+	}
 	err := <-errc
 	if ctx.Err() == nil && err != nil {
 		return err
@@ -412,6 +435,9 @@ func (d *daemon) stratumAddr() string {
 func (d *daemon) addr() string { return d.ln.Addr().String() }
 
 func (d *daemon) close() {
+	if d.bus != nil {
+		d.bus.Close()
+	}
 	if d.ln != nil {
 		_ = d.ln.Close()
 	}

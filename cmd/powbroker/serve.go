@@ -49,6 +49,7 @@ When it listens it prints one line to stdout: {"ready":true,"http":"HOST:PORT"},
 				"rpc-pass-file": {&final.RPC.PassFile, &cfg.RPC.PassFile}, "rpc-zmq": {&final.RPC.ZMQ, &cfg.RPC.ZMQ},
 				"signet-challenge": {&final.SignetChallenge, &cfg.SignetChallenge}, "store": {&final.Store, &cfg.Store},
 				"log-format": {&final.LogFormat, &cfg.LogFormat},
+				"bus":        {&final.Bus, &cfg.Bus}, "bus-key-file": {&final.BusKeyFile, &cfg.BusKeyFile},
 			} {
 				if cmd.Flags().Changed(name) {
 					*p[0] = *p[1]
@@ -73,6 +74,9 @@ When it listens it prints one line to stdout: {"ready":true,"http":"HOST:PORT"},
 			ready := map[string]any{"ready": true, "http": d.addr()}
 			if a := d.stratumAddr(); a != "" {
 				ready["stratum"] = a
+			}
+			if d.busNode != nil {
+				ready["bus"] = d.busNode.ID()
 			}
 			line, _ := json.Marshal(ready)
 			fmt.Fprintln(cmd.OutOrStdout(), string(line))
@@ -102,6 +106,8 @@ When it listens it prints one line to stdout: {"ready":true,"http":"HOST:PORT"},
 	f.StringVar(&cfg.RPC.Cookie, "rpc-cookie", "", "Bitcoin Core's cookie file (default with --rpc-kind bitcoind and no password: ~/.bitcoin[/NET]/.cookie)")
 	f.StringVar(&cfg.RPC.ZMQ, "rpc-zmq", "", "bitcoind's ZMQ hashblock publisher, e.g. tcp://127.0.0.1:28332 (new blocks at once; polling stays the fallback)")
 	f.StringVar(&cfg.RPC.Kind, "rpc-kind", "btcd", "node kind: btcd or bitcoind")
+	f.StringVar(&cfg.Bus, "bus", "", "NATS server of the Stratum gateways, nats://HOST:PORT (default off)")
+	f.StringVar(&cfg.BusKeyFile, "bus-key-file", "", "file holding the bus's shared HMAC key (at least 16 bytes; required with --bus)")
 	f.StringVar(&cfg.Store, "store", "", "store: sqlite (default, in the datadir) or postgres://user:pass@host:port/db (brokers on one database take turns: a second one waits as a standby)")
 	return cmd
 }

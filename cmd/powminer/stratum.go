@@ -57,7 +57,7 @@ expired, failed or was canceled, or when the token is refused.`,
 			if rawURL == "" || user == "" {
 				return cli.Usagef("--url and --token are required (or env POWBROKER_TOKEN)")
 			}
-			if _, err := stratum.ParseURL(rawURL); err != nil {
+			if _, err := stratum.ParseURLs(rawURL); err != nil {
 				return cli.Usagef("--url: %v", err)
 			}
 			if threads < 1 {
@@ -120,7 +120,7 @@ expired, failed or was canceled, or when the token is refused.`,
 		},
 	}
 	f := c.Flags()
-	f.StringVar(&rawURL, "url", "", "Stratum server, stratum+tcp://HOST:PORT")
+	f.StringVar(&rawURL, "url", "", "Stratum server, stratum+tcp://HOST:PORT; several, comma-separated, are tried in turn when the connection is lost")
 	cli.TokenFlag(c, &token, "worker name: the order token, an optional .rigname suffix allowed; --user is the same flag")
 	f.StringVar(&password, "password", "x", "password (d=<difficulty> suggests a start difficulty)")
 	cli.ThreadsFlag(c, &threads)
