@@ -100,3 +100,8 @@ func TestTwoStoresOneDatabase(t *testing.T) {
 		t.Fatalf("%d values reserved", len(seen))
 	}
 }
+
+// TestCompaction runs the compaction behaviour on PostgreSQL (no receipts here).
+func TestCompaction(t *testing.T) {
+	storetest.Compaction(t, openTest(t, pg.DB(t), Options{}), nil)
+}
