@@ -42,7 +42,8 @@ func TestCrashChild(t *testing.T) {
 		return
 	}
 	ctx := context.Background()
-	c, err := Open(ctx, Config{DataDir: dir, Net: crashChildNet, PrivateBits: crashChildBits, Threads: 1})
+	// A checkpoint every 3 blocks: kills land before, during and after checkpoints.
+	c, err := Open(ctx, Config{DataDir: dir, Net: crashChildNet, PrivateBits: crashChildBits, Threads: 1, CheckpointBlocks: 3})
 	if err != nil {
 		fmt.Println(`{"error":` + fmt.Sprintf("%q", err.Error()) + `}`)
 		os.Exit(3)
@@ -212,7 +213,7 @@ func TestKill9WhileMining(t *testing.T) {
 			t.Fatalf("cycle %d: reopened at height %d below the last reported block at %d", cycle, start.Height, last.Height)
 		}
 		last = start
-		deadline := time.After(time.Duration(50+rand.IntN(400)) * time.Millisecond)
+		deadline := time.After(time.Duration(200+rand.IntN(1000)) * time.Millisecond)
 	read:
 		for {
 			select {

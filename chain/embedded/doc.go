@@ -37,7 +37,8 @@
 // any unclean shutdown, replays the journal's blocks through ProcessBlock in their
 // first order (the ones the database kept are skipped), closes the database cleanly
 // (which writes btcd's caches) and rewrites the journal from the new tip; Close does
-// the same. So a block ProcessBlock accepted is there after a kill at any moment. A data
+// the same, and so does a running chain every Config.CheckpointBlocks blocks (2000 by
+// default), so that the journal and a replay stay short. So a block ProcessBlock accepted is there after a kill at any moment. A data
 // directory that cannot be recovered (the block database missing or older than the
 // journal's base, a damaged journal record that is not a torn end, a block accepted
 // before and refused on replay) is an error naming what is wrong, never a new chain.

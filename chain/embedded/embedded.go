@@ -47,7 +47,15 @@ type Config struct {
 	// Threads is the number of goroutines that solve proof of work in Generate;
 	// 0 means one per CPU.
 	Threads int
+	// CheckpointBlocks is how many blocks the journal takes before the chain writes
+	// btcd's caches to the database and starts a new journal (closing and opening the
+	// database, under the write lock), so that the journal and a replay after a crash
+	// stay short; 0 means DefaultCheckpointBlocks.
+	CheckpointBlocks int
 }
+
+// DefaultCheckpointBlocks is Config.CheckpointBlocks when it is 0.
+const DefaultCheckpointBlocks = 2000
 
 // Errors of the embedded chain besides *chain.TxError and *chain.BlockError.
 var (
@@ -75,8 +83,11 @@ type Chain struct {
 	params *chaincfg.Params
 	dir    string
 
-	db         database.DB
-	journal    *journal
+	db      database.DB
+	journal *journal
+	// journaled counts the blocks in the journal (guarded by mu, written with it held
+	// for writing).
+	journaled  int
 	bc         *blockchain.BlockChain
 	txIndex    *indexers.TxIndex
 	pool       *mempool.TxPool
@@ -330,11 +341,13 @@ func (c *Chain) Close() error {
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		c.closed = true
-		tip := c.bc.BestSnapshot()
-		txs := c.mempoolInOrder()
-		err := c.closeDB()
-		if err == nil {
-			err = c.rewriteJournal(tip, txs)
+		var err error
+		if c.db != nil { // nil after a checkpoint that could not open the database again
+			tip := c.bc.BestSnapshot()
+			txs := c.mempoolInOrder()
+			if err = c.closeDB(); err == nil {
+				err = c.rewriteJournal(tip, txs)
+			}
 		}
 		if cerr := c.journal.close(); err == nil && cerr != nil {
 			err = fmt.Errorf("chain journal: %w", cerr)
@@ -497,7 +510,13 @@ func (c *Chain) processLocked(b *btcutil.Block) (isMain, isOrphan bool, err erro
 			c.log.Error("chain journal", "err", jerr)
 		}
 	}
+	if journaled {
+		c.journaled++
+	}
 	c.afterProcess()
+	if c.journaled >= c.checkpointBlocks() {
+		c.checkpointRunning()
+	}
 	return isMain, isOrphan, err
 }
 
@@ -674,6 +693,8 @@ func (c *Chain) AcceptToMempool(ctx context.Context, tx *wire.MsgTx) error {
 
 // MempoolTxids lists the transactions in the node's mempool.
 func (c *Chain) MempoolTxids() []chainhash.Hash {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
 	var out []chainhash.Hash
 	for _, h := range c.pool.TxHashes() {
 		out = append(out, *h)

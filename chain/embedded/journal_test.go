@@ -206,3 +206,50 @@ func TestOpenAdoptsDatabaseWithoutJournal(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestCheckpointWhileRunning: every CheckpointBlocks blocks the journal starts again
+// from the tip; the mempool and the reservations stay, and the chain reopens at the
+// same tip.
+func TestCheckpointWhileRunning(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	c, err := Open(ctx, Config{DataDir: dir, Net: "private", PrivateBits: testBits, Threads: 1, CheckpointBlocks: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	handed := mustFaucet(t, c, 1e6, 0)
+	pooled := mustFaucet(t, c, 2e6, 0)
+	for i := 0; i < 7; i++ {
+		// Side-chain blocks would take the mempool transaction; GenerateOn the tip
+		// with no transactions keeps it in the mempool.
+		if _, err := c.GenerateOn(ctx, mustTip(t, c).Hash, 1, nil); err != nil {
+			t.Fatal(err)
+		}
+		if i == 2 {
+			if err := c.AcceptToMempool(ctx, pooled); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	st, err := readJournal(filepath.Join(dir, "private", journalName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tip := mustTip(t, c)
+	if len(st.blocks) >= 3 || st.baseHeight < tip.Height-2 {
+		t.Fatalf("journal: %d blocks, base at %d; tip at %d", len(st.blocks), st.baseHeight, tip.Height)
+	}
+	if ids := c.MempoolTxids(); len(ids) != 1 || ids[0] != pooled.TxHash() {
+		t.Fatalf("mempool after checkpoints: %v", ids)
+	}
+	if again := mustFaucet(t, c, 1e6, 0); again.TxIn[0].PreviousOutPoint == handed.TxIn[0].PreviousOutPoint {
+		t.Fatal("a reservation was lost at a checkpoint")
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	c2 := openTest(t, dir, "private", testBits)
+	if got := mustTip(t, c2); got != tip {
+		t.Fatalf("reopened at %+v, want %+v", got, tip)
+	}
+}

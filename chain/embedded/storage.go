@@ -172,6 +172,43 @@ func (c *Chain) checkpoint(ctx context.Context, st *journalState) error {
 	return c.openChain(ctx, false)
 }
 
+func (c *Chain) checkpointBlocks() int {
+	if c.cfg.CheckpointBlocks > 0 {
+		return c.cfg.CheckpointBlocks
+	}
+	return DefaultCheckpointBlocks
+}
+
+// checkpointRunning is checkpoint for a running chain: the database is closed cleanly
+// and opened again, the journal rewritten from the tip, and the mempool's transactions
+// put back into the new mempool. When the database cannot be closed the journal is
+// kept whole; when it cannot be opened again the chain closes (every call then fails
+// with ErrClosed; the next Open recovers from the journal). c.mu must be held for
+// writing.
+func (c *Chain) checkpointRunning() {
+	start := time.Now()
+	best := c.bc.BestSnapshot()
+	txs := c.mempoolInOrder()
+	err := c.closeDB()
+	if err == nil {
+		err = c.rewriteJournal(best, txs)
+		c.journaled = 0
+	}
+	if err != nil {
+		c.log.Error("checkpoint: the journal keeps every block", "err", err)
+	}
+	if err := c.openChain(c.ctx, false); err != nil {
+		c.log.Error("checkpoint: the block database did not open again; the chain is closed", "err", err)
+		c.closed = true
+		c.cancel()
+		return
+	}
+	c.bc.Subscribe(c.onNotification)
+	c.restore(&journalState{txs: txs})
+	c.log.Info("checkpoint", "height", best.Height, "tip", best.Hash.String(), "mempool", len(txs),
+		"elapsed", time.Since(start).Round(time.Millisecond))
+}
+
 // restore puts the journal's transactions back into the mempool (in the order they
 // first came, so parents come before children) and restores the faucet's
 // reservations. Transactions the chain confirmed or now refuses are left out.

@@ -18,6 +18,7 @@ import (
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	_ "github.com/mattn/go-sqlite3" // the store's SQLite file, read directly
 
+	"github.com/proofow/powbroker/broker"
 	"github.com/proofow/powbroker/chain/embedded"
 )
 
@@ -192,8 +193,13 @@ func (s *soak) checkOrders(ctx context.Context, db *sql.DB, c *cycleCheck) (map[
 		return nil, err
 	}
 	c.Orders = len(orders)
+	for hash, b := range blocks {
+		if s.final && b.submitted {
+			c.problem("block %s is still recorded as submitted after a clean stop", hash)
+		}
+	}
 	for _, o := range orders {
-		checkOrder(o, blocks, c)
+		checkOrder(o, blocks, s.final, c)
 		switch {
 		case o.state == "mined" || o.state == "confirmed":
 			c.completed++
@@ -206,7 +212,7 @@ func (s *soak) checkOrders(ctx context.Context, db *sql.DB, c *cycleCheck) (map[
 
 // checkOrder checks one order: counters against its share rows, its events as one
 // chain ending at its state, its work against its state, its block.
-func checkOrder(o *storedOrder, blocks map[string]storedBlock, c *cycleCheck) {
+func checkOrder(o *storedOrder, blocks map[string]storedBlock, final bool, c *cycleCheck) {
 	if o.shares != o.rows {
 		c.problem("order %s counts %d shares but the store holds %d", o.id, o.shares, o.rows)
 	}
@@ -230,7 +236,10 @@ func checkOrder(o *storedOrder, blocks map[string]storedBlock, c *cycleCheck) {
 			c.problem("order %s is working with %g of %g work", o.id, o.credited, o.required)
 		}
 	case "mined", "confirmed":
-		if b, ok := blocks[o.blockHash]; !ok || !b.accepted {
+		// A running daemon may have marked the order mined while the chain's answer to
+		// its block is still being recorded; stopped, every block has its answer.
+		b, ok := blocks[o.blockHash]
+		if !ok || !(b.accepted || (!final && b.submitted)) {
 			c.problem("order %s is %s in block %q, which the broker did not count as found", o.id, o.state, o.blockHash)
 		}
 	}
@@ -285,23 +294,25 @@ func readOrders(ctx context.Context, tx *sql.Tx) (map[string]*storedOrder, error
 
 // storedBlock is a row of the blocks table.
 type storedBlock struct {
-	accepted bool
-	foundAt  int64 // Unix ns
+	accepted  bool
+	submitted bool  // recorded before the chain's answer (broker.SubmittedBlockReason)
+	foundAt   int64 // Unix ns
 }
 
 func readBlocks(ctx context.Context, tx *sql.Tx) (map[string]storedBlock, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT hash, accepted, found_at FROM blocks`)
+	rows, err := tx.QueryContext(ctx, `SELECT hash, accepted, reason, found_at FROM blocks`)
 	if err != nil {
 		return nil, fmt.Errorf("store: blocks: %w", err)
 	}
 	defer rows.Close()
 	out := map[string]storedBlock{}
 	for rows.Next() {
-		var h string
+		var h, reason string
 		var b storedBlock
-		if err := rows.Scan(&h, &b.accepted, &b.foundAt); err != nil {
+		if err := rows.Scan(&h, &b.accepted, &reason, &b.foundAt); err != nil {
 			return nil, fmt.Errorf("store: blocks: %w", err)
 		}
+		b.submitted = reason == broker.SubmittedBlockReason
 		out[h] = b
 	}
 	return out, rows.Err()

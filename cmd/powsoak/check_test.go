@@ -9,7 +9,7 @@ import (
 
 // TestCheckOrder: each way an order can be half-updated is found.
 func TestCheckOrder(t *testing.T) {
-	blocks := map[string]storedBlock{"b1": {accepted: true}, "b2": {accepted: false}}
+	blocks := map[string]storedBlock{"b1": {accepted: true}, "b2": {accepted: false}, "b4": {submitted: true}}
 	whole := func() *storedOrder {
 		return &storedOrder{id: "o", state: "mined", blockHash: "b1", required: 2, credited: 3, sum: 3, shares: 3, rows: 3,
 			events: [][2]string{{"", "working"}, {"working", "paid"}, {"paid", "mined"}}}
@@ -29,16 +29,23 @@ func TestCheckOrder(t *testing.T) {
 		}, "working with 3 of 2"},
 		{"block not found", func(o *storedOrder) { o.blockHash = "b2" }, "did not count as found"},
 		{"block unknown", func(o *storedOrder) { o.blockHash = "b3" }, "did not count as found"},
+		{"block answer being recorded", func(o *storedOrder) { o.blockHash = "b4" }, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			o := whole()
 			tt.spoil(o)
 			c := &cycleCheck{}
-			checkOrder(o, blocks, c)
+			checkOrder(o, blocks, false, c)
 			got := strings.Join(c.Problems, "; ")
 			if (tt.want == "") != (got == "") || !strings.Contains(got, tt.want) {
 				t.Fatalf("problems %q, want %q", got, tt.want)
+			}
+			if o.blockHash == "b4" {
+				final := &cycleCheck{}
+				if checkOrder(o, blocks, true, final); len(final.Problems) == 0 {
+					t.Fatal("a block still being recorded passed the final check")
+				}
 			}
 		})
 	}
