@@ -82,3 +82,21 @@ func TestServeConfigFile(t *testing.T) {
 		t.Fatalf("serve exited %d", code)
 	}
 }
+
+// TestGatewayConfigFiles: every example gateway config in configs/scale loads strictly
+// and validates.
+func TestGatewayConfigFiles(t *testing.T) {
+	files, err := filepath.Glob("../../configs/scale/gateway-*.json")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("gateway configs: %v %v", files, err)
+	}
+	for _, f := range files {
+		var c gatewayConfig
+		if err := loadConfigFile(f, &c); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.validate(); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+	}
+}
