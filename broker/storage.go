@@ -95,6 +95,11 @@ const (
 	StateFailed    State = "failed"
 )
 
+// States lists every order state, in life-cycle order.
+func States() []State {
+	return []State{StateWorking, StatePaid, StateMined, StateConfirmed, StateExpired, StateCanceled, StateFailed}
+}
+
 // Final tells whether the order is done: no more work and nothing more to wait for
 // (only a reorg can still move a confirmed order back to paid).
 func (s State) Final() bool {

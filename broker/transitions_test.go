@@ -3,13 +3,17 @@ package broker
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
 )
 
 func TestLifeCycle(t *testing.T) {
 	W, P, M, C := StateWorking, StatePaid, StateMined, StateConfirmed
 	E, X, F := StateExpired, StateCanceled, StateFailed
-	all := []State{W, P, M, C, E, X, F}
+	all := States()
+	if !slices.Equal(all, []State{W, P, M, C, E, X, F}) {
+		t.Fatalf("States() = %v", all)
+	}
 	allowed := map[[2]State]bool{
 		{W, P}: true, {W, M}: true, {W, E}: true, {W, X}: true, {W, F}: true,
 		{P, M}: true, {P, X}: true, {P, F}: true,

@@ -103,10 +103,6 @@ func desc(name, help string, labels ...string) *prometheus.Desc {
 	return prometheus.NewDesc(name, help, labels, nil)
 }
 
-// orderStates are the states the orders gauge always reports (0 included).
-var orderStates = []broker.State{broker.StateWorking, broker.StatePaid, broker.StateMined, broker.StateConfirmed,
-	broker.StateExpired, broker.StateCanceled, broker.StateFailed}
-
 type brokerCollector struct{ b Broker }
 
 var (
@@ -160,7 +156,7 @@ func (c *brokerCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(dRejected, float64(st.RejectedBy[broker.Kind(k)]), k)
 	}
 	counter(dBlocks, float64(st.BlocksFound))
-	for _, s := range orderStates {
+	for _, s := range broker.States() {
 		gauge(dOrders, float64(st.Orders[s]), string(s))
 	}
 	ws := c.b.StoreStats()

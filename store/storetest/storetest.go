@@ -102,9 +102,6 @@ func Record(ctx context.Context, s broker.Store, sh *broker.Share) (broker.Recor
 	return res[0], errs[0]
 }
 
-var allStates = []broker.State{broker.StateWorking, broker.StatePaid, broker.StateMined, broker.StateConfirmed,
-	broker.StateExpired, broker.StateCanceled, broker.StateFailed}
-
 // OrderRoundTrip: an order reads back exactly as created, with its creation event.
 func OrderRoundTrip(t *testing.T, open func(t *testing.T) Store) {
 	ctx := context.Background()
@@ -165,7 +162,7 @@ func OrderRoundTrip(t *testing.T, open func(t *testing.T) Store) {
 	if ev, err := s.Events(ctx, "nope"); err != nil || len(ev) != 0 {
 		t.Fatalf("events of an unknown order: %v, %v", ev, err)
 	}
-	all, err := s.OrdersInState(ctx, allStates...)
+	all, err := s.OrdersInState(ctx, broker.States()...)
 	if err != nil || len(all) != 2 {
 		t.Fatalf("all orders = %d, %v", len(all), err)
 	}
