@@ -124,6 +124,38 @@ func open(ctx context.Context, path string, opt Options, migrations fs.FS, synch
 		busy = 10 * time.Second
 	}
 	common := "_journal_mode=WAL&_busy_timeout=" + strconv.FormatInt(busy.Milliseconds(), 10) + "&_foreign_keys=on"
+	wdb, err := openWriter(ctx, path, common, synchronous, migrations, opt.Logger)
+	if err != nil {
+		return nil, err
+	}
+	s := &Store{path: path, log: opt.Logger, opt: opt, wdb: wdb}
+
+	rdb, err := sql.Open("sqlite3", path+"?"+common+"&_query_only=1")
+	if err != nil {
+		wdb.Close()
+		return nil, fmt.Errorf("store: open readers for %s: %w", path, err)
+	}
+	rdb.SetMaxOpenConns(4)
+	rdb.SetMaxIdleConns(4)
+	s.rdb = rdb
+
+	sw, err := newShareWriter(s)
+	if err != nil {
+		rdb.Close()
+		wdb.Close()
+		return nil, fmt.Errorf("store: %s: %w", path, err)
+	}
+	s.shares = sw
+	s.lock = lock
+	ok = true
+	sw.start()
+	return s, nil
+}
+
+// openWriter opens the one write connection: the file in WAL mode with synchronous
+// set as asked, its checkpoint settings, and the schema migrated, before any reader
+// exists.
+func openWriter(ctx context.Context, path, common, synchronous string, migrations fs.FS, log *slog.Logger) (*sql.DB, error) {
 	wdb, err := sql.Open("sqlite3", path+"?"+common+"&_synchronous="+synchronous+
 		"&_txlock=immediate&_cache_size=-65536")
 	if err != nil {
@@ -134,9 +166,6 @@ func open(ctx context.Context, path string, opt Options, migrations fs.FS, synch
 	wdb.SetConnMaxLifetime(0)
 	wdb.SetConnMaxIdleTime(0)
 
-	s := &Store{path: path, log: opt.Logger, opt: opt, wdb: wdb}
-
-	// Create the file, switch it to WAL and run the migrations before any reader exists.
 	if err := wdb.PingContext(ctx); err != nil {
 		wdb.Close()
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
@@ -162,31 +191,12 @@ func open(ctx context.Context, path string, opt Options, migrations fs.FS, synch
 			return nil, fmt.Errorf("store: %s: %s: %w", path, p, err)
 		}
 	}
-	if err := migrate(ctx, wdb, migrations, opt.Logger); err != nil {
+	if err := migrate(ctx, wdb, migrations, log); err != nil {
 		wdb.Close()
 		return nil, fmt.Errorf("store: %s: %w", path, err)
 	}
 
-	rdb, err := sql.Open("sqlite3", path+"?"+common+"&_query_only=1")
-	if err != nil {
-		wdb.Close()
-		return nil, fmt.Errorf("store: open readers for %s: %w", path, err)
-	}
-	rdb.SetMaxOpenConns(4)
-	rdb.SetMaxIdleConns(4)
-	s.rdb = rdb
-
-	sw, err := newShareWriter(s)
-	if err != nil {
-		rdb.Close()
-		wdb.Close()
-		return nil, fmt.Errorf("store: %s: %w", path, err)
-	}
-	s.shares = sw
-	s.lock = lock
-	ok = true
-	sw.start()
-	return s, nil
+	return wdb, nil
 }
 
 // Path is the database file.
