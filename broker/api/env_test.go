@@ -39,6 +39,8 @@ type env struct {
 	cfg    broker.Config
 	// backend, when set, wraps the chain for the broker.
 	backend func(*embedded.Chain) chain.Backend
+	// compactAfter is the broker's Options.CompactAfter (0: its default).
+	compactAfter time.Duration
 }
 
 func testConfig() broker.Config { return brokertest.Config() }
@@ -55,7 +57,7 @@ func quiet() *slog.Logger { return brokertest.Quiet() }
 // start opens everything on e.dir (again, after stop: a restart).
 func (e *env) start() {
 	t := e.t
-	be := brokertest.Open(t, e.dir, brokertest.Options{Config: e.cfg, Backend: e.backend})
+	be := brokertest.Open(t, e.dir, brokertest.Options{Config: e.cfg, Backend: e.backend, CompactAfter: e.compactAfter})
 	e.chain, e.store, e.broker = be.Chain, be.Store, be.Broker
 	e.client, e.url, e.halt = serveBroker(t, e.broker)
 	t.Cleanup(e.stop)

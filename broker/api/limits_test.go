@@ -345,3 +345,40 @@ func TestStorageFault(t *testing.T) {
 		t.Fatalf("the same shares after the lock: %+v, %v", res, err)
 	}
 }
+
+// TestCompactionOfEndedOrders: the running broker compacts the shares of an order
+// that ended (here canceled) once CompactAfter passed; the order keeps its totals.
+func TestCompactionOfEndedOrders(t *testing.T) {
+	e := &env{t: t, dir: t.TempDir(), cfg: testConfig(), compactAfter: 200 * time.Millisecond}
+	e.start()
+	o := e.newOrder(0)
+	if res, err := e.client.SubmitShares(e.ctx(), o.id, o.token, shares(o.first, nonces(t, o.first, 2, false))); err != nil || res.Accepted != 2 {
+		t.Fatalf("shares: %+v, %v", res, err)
+	}
+	if _, err := e.client.Cancel(e.ctx(), o.id, o.token); err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite3", filepath.Join(e.dir, "broker.sqlite")+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	deadline := time.Now().Add(15 * time.Second)
+	n := -1
+	for time.Now().Before(deadline) {
+		if err := db.QueryRow("SELECT count(*) FROM shares WHERE order_id = ?", o.id).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if n != 0 {
+		t.Fatalf("%d share rows of the canceled order are still stored", n)
+	}
+	got, err := e.client.Order(e.ctx(), o.id, o.token)
+	if err != nil || got.State != "canceled" || got.CreditedWork <= 0 {
+		t.Fatalf("the order after compaction: %+v, %v", got, err)
+	}
+}

@@ -58,6 +58,8 @@ type Options struct {
 	Threads int           // the chain's validation threads, default 1
 	// Backend, when set, wraps the chain as the broker's backend (fault injection).
 	Backend func(*embedded.Chain) chain.Backend
+	// CompactAfter is the broker's Options.CompactAfter.
+	CompactAfter time.Duration
 }
 
 // Env is a real broker on a private embedded chain and a SQLite store in Dir.
@@ -100,7 +102,7 @@ func Open(t testing.TB, dir string, o Options) *Env {
 		backend = o.Backend(e.Chain)
 	}
 	e.Broker, err = broker.New(broker.Options{Config: o.Config, Net: "private", Backend: backend, Store: e.Store,
-		PayoutScript: payout, TokenKey: TokenKey(t, dir), Logger: Quiet()})
+		PayoutScript: payout, TokenKey: TokenKey(t, dir), Logger: Quiet(), CompactAfter: o.CompactAfter})
 	if err != nil {
 		t.Fatalf("broker: %v", err)
 	}
