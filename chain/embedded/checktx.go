@@ -12,19 +12,18 @@ import (
 	"github.com/btcsuite/btcd/chaincfg"
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"github.com/btcsuite/btcd/database"
-	"github.com/btcsuite/btcd/mempool"
 	"github.com/btcsuite/btcd/mining"
 	"github.com/btcsuite/btcd/txscript"
 	"github.com/btcsuite/btcd/wire"
 
 	"github.com/proofow/powbroker/chain"
+	"github.com/proofow/powbroker/chain/standard"
 )
 
 // Limits of one transaction so that it fits a block next to a coinbase.
 const (
 	maxTxWeight    = blockchain.MaxBlockWeight - 4000
 	maxTxSigOpCost = blockchain.MaxBlockSigOpsCost - 400
-	maxTxVersion   = 2
 )
 
 func txErr(reason chain.TxReason, err error, format string, args ...any) *chain.TxError {
@@ -54,7 +53,7 @@ func (c *Chain) CheckTx(ctx context.Context, msg *wire.MsgTx, pending []*wire.Ms
 	if err != nil {
 		return chain.TxCheck{}, err
 	}
-	sigOps, err := c.checkTxScripts(tx, view, best, segwit)
+	sigOps, err := c.checkTxScripts(tx, view, best, segwit, fee)
 	if err != nil {
 		return chain.TxCheck{}, err
 	}
@@ -155,9 +154,9 @@ func (c *Chain) checkTxInputs(tx *btcutil.Tx, pending []*wire.MsgTx, best *block
 }
 
 // checkTxScripts counts signature operations and runs the scripts, then (unless
-// Config.AcceptNonStandard) btcd's standardness policy. It returns the signature
-// operation cost.
-func (c *Chain) checkTxScripts(tx *btcutil.Tx, view *blockchain.UtxoViewpoint, best *blockchain.BestState, segwit bool) (int, error) {
+// Config.AcceptNonStandard) the standardness policy (btcd's, with TRUC and P2A as
+// package standard extends it). It returns the signature operation cost.
+func (c *Chain) checkTxScripts(tx *btcutil.Tx, view *blockchain.UtxoViewpoint, best *blockchain.BestState, segwit bool, fee int64) (int, error) {
 	sigOps, err := blockchain.GetSigOpCost(tx, false, view, true, segwit)
 	if err != nil {
 		return 0, txErr(chain.TxInvalid, err, "counting signature operations: %v", err)
@@ -167,12 +166,22 @@ func (c *Chain) checkTxScripts(tx *btcutil.Tx, view *blockchain.UtxoViewpoint, b
 			"signature operation cost %d is above %d, the most a block can hold next to its coinbase", sigOps, maxTxSigOpCost)
 	}
 	flags := txscript.StandardVerifyFlags
-	if err := blockchain.ValidateTransactionScripts(tx, view, flags, c.sigCache, c.hashCache); err != nil {
+	anchors, aerr := standard.AnchorInputs(tx.MsgTx(), view)
+	if aerr != nil && !c.cfg.AcceptNonStandard {
+		return 0, txErr(chain.TxNonStandard, aerr, "%v", aerr)
+	}
+	if anchors != nil {
+		if i, err := standard.VerifyScripts(tx.MsgTx(), view, anchors, c.sigCache); err != nil {
+			return 0, txErr(chain.TxScript, err, "input %d (spending %v): %v", i, tx.MsgTx().TxIn[i].PreviousOutPoint, err)
+		}
+	} else if err := blockchain.ValidateTransactionScripts(tx, view, flags, c.sigCache, c.hashCache); err != nil {
 		return 0, txErr(chain.TxScript, err, "%s", scriptFailure(tx.MsgTx(), view, flags, err))
 	}
 	if !c.cfg.AcceptNonStandard {
-		if err := mempool.CheckTransactionStandard(tx, best.Height+1, best.MedianTime,
-			mempool.DefaultMinRelayTxFee, maxTxVersion); err != nil {
+		if err := standard.CheckTx(tx, best.Height+1, best.MedianTime); err != nil {
+			return 0, txErr(chain.TxNonStandard, err, "%v", err)
+		}
+		if err := standard.CheckDust(tx.MsgTx(), fee); err != nil {
 			return 0, txErr(chain.TxNonStandard, err, "%v", err)
 		}
 	}

@@ -26,6 +26,7 @@ import (
 	"github.com/btcsuite/btcd/wire"
 
 	"github.com/proofow/powbroker/chain"
+	"github.com/proofow/powbroker/chain/standard"
 	"github.com/proofow/powbroker/miner"
 )
 
@@ -252,7 +253,7 @@ func (c *Chain) openChain(ctx context.Context, create bool) error {
 	}
 	c.pool = mempool.New(&mempool.Config{
 		Policy: mempool.Policy{
-			MaxTxVersion:         2,
+			MaxTxVersion:         standard.MaxTxVersion,
 			DisableRelayPriority: true,
 			AcceptNonStd:         true,
 			FreeTxRelayLimit:     15,

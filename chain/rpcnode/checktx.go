@@ -16,13 +16,13 @@ import (
 	"github.com/btcsuite/btcd/txscript"
 	"github.com/btcsuite/btcd/wire"
 	"github.com/proofow/powbroker/chain"
+	"github.com/proofow/powbroker/chain/standard"
 )
 
 // Policy limits applied by CheckTx, the same as btcd's and Core's standard policy.
 const (
 	maxStandardTxWeight   = 400000
 	maxStandardSigOpsCost = blockchain.MaxBlockSigOpsCost / 5
-	maxTxVersion          = 2
 )
 
 // txOutResult is gettxout's answer.
@@ -67,7 +67,7 @@ func (n *Node) CheckTx(ctx context.Context, msg *wire.MsgTx, pending []*wire.Msg
 	if err != nil {
 		return chain.TxCheck{}, err
 	}
-	if err := mempool.CheckTransactionStandard(tx, nextHeight, mtp, mempool.DefaultMinRelayTxFee, maxTxVersion); err != nil {
+	if err := standard.CheckTx(tx, nextHeight, mtp); err != nil {
 		reason := chain.TxNonStandard
 		if !blockchain.IsFinalizedTransaction(tx, nextHeight, mtp) {
 			reason = chain.TxNotFinal
@@ -100,6 +100,9 @@ func (n *Node) CheckTx(ctx context.Context, msg *wire.MsgTx, pending []*wire.Msg
 			}
 		}
 		return chain.TxCheck{}, txErr(reason, err, "%v", err)
+	}
+	if err := standard.CheckDust(msg, fee); err != nil {
+		return chain.TxCheck{}, txErr(chain.TxNonStandard, err, "%v", err)
 	}
 	if err := n.checkSequenceLocks(ctx, msg, prevs, nextHeight, mtp); err != nil {
 		return chain.TxCheck{}, err
@@ -395,21 +398,19 @@ func (n *Node) medianTimeAt(ctx context.Context, height int32) (time.Time, error
 	return time.Unix(times[len(times)/2], 0), nil
 }
 
-// verifyScripts runs every input script with the standard verification flags.
+// verifyScripts runs every input script with the standard verification flags; an
+// input spending a P2A output needs an empty scriptSig and witness instead.
 func verifyScripts(msg *wire.MsgTx, prevs []prevOut) error {
 	fetcher := txscript.NewMultiPrevOutFetcher(nil)
 	for i, in := range msg.TxIn {
 		fetcher.AddPrevOut(in.PreviousOutPoint, prevs[i].out)
 	}
-	hashes := txscript.NewTxSigHashes(msg, fetcher)
-	for i := range msg.TxIn {
-		vm, err := txscript.NewEngine(prevs[i].out.PkScript, msg, i, txscript.StandardVerifyFlags, nil, hashes, prevs[i].out.Value, fetcher)
-		if err != nil {
-			return txErr(chain.TxScript, err, "input %d: %v", i, err)
-		}
-		if err := vm.Execute(); err != nil {
-			return txErr(chain.TxScript, err, "input %d: script verification failed: %v", i, err)
-		}
+	anchors, err := standard.AnchorInputs(msg, fetcher)
+	if err != nil {
+		return txErr(chain.TxNonStandard, err, "%v", err)
+	}
+	if i, err := standard.VerifyScripts(msg, fetcher, anchors, nil); err != nil {
+		return txErr(chain.TxScript, err, "input %d: script verification failed: %v", i, err)
 	}
 	return nil
 }
