@@ -93,9 +93,9 @@ func TestCheckTx(t *testing.T) {
 	tooLarge := e.spend(t, 0, cb12)
 	tooLarge.AddTxOut(wire.NewTxOut(0, append([]byte{0x6a}, make([]byte, 100_000)...)))
 	resign(tooLarge, cb12.TxOut[0].Value)
-	version3 := e.spend(t, 0, cb12)
-	version3.Version = 3
-	resign(version3, cb12.TxOut[0].Value)
+	version4 := e.spend(t, 0, cb12)
+	version4.Version = 4 // 3 (TRUC) is standard since Core 28
+	resign(version4, cb12.TxOut[0].Value)
 
 	for _, tc := range []struct {
 		name    string
@@ -127,7 +127,7 @@ func TestCheckTx(t *testing.T) {
 		{name: "relative time lock", tx: relTimeLocked, reason: chain.TxNotFinal, msg: "median time"},
 		{name: "dust output", tx: dust, reason: chain.TxNonStandard, msg: "dust"},
 		{name: "too large", tx: tooLarge, reason: chain.TxTooLarge, msg: "weight"},
-		{name: "version 3", tx: version3, reason: chain.TxNonStandard, msg: "version"},
+		{name: "version 4", tx: version4, reason: chain.TxNonStandard, msg: "version"},
 		{name: "unconfirmed parent in the mempool", tx: unconfirmedParent, reason: chain.TxMissingInputs, msg: "not confirmed"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
