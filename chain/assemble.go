@@ -57,6 +57,8 @@ type Assembly struct {
 	Fees            int64 // of the extra transactions
 	Weight          int64 // of the non-coinbase transactions
 	SigOpCost       int64
+
+	signetKey *SignetKey // signs the block solution per coinbase (see CoinbaseLegacy)
 }
 
 // Assemble builds the block parts for spec.
@@ -82,8 +84,14 @@ func Assemble(spec AssembleSpec) (*Assembly, error) {
 		// BIP 325: every signet block has a witness commitment, with the block
 		// solution in it.
 		a.Witness = true
-		if !EmptySolutionValid(t.SignetChallenge) {
-			return nil, fmt.Errorf("assemble: signet challenge %x needs a block signature, which the broker's jobs cannot carry (only challenges that an empty solution satisfies, such as 51, can be pool-mined)", t.SignetChallenge)
+		switch {
+		case t.SignetKey != nil:
+			if !bytes.Equal(t.SignetKey.Challenge, t.SignetChallenge) {
+				return nil, errors.New("assemble: the signet key is not for the template's challenge")
+			}
+			a.signetKey = t.SignetKey
+		case !EmptySolutionValid(t.SignetChallenge):
+			return nil, fmt.Errorf("assemble: signet challenge %x needs a block signature and the template has no signet key", t.SignetChallenge)
 		}
 	}
 	if err := a.coinbase(spec, t.CoinbaseValue+a.Fees, signet); err != nil {
@@ -265,12 +273,48 @@ func MerkleRootFromBranch(coinbaseTxid chainhash.Hash, branch []chainhash.Hash) 
 }
 
 // CoinbaseLegacy returns the coinbase in legacy serialization for the extranonces.
+//
+// On a signet with a key (Template.SignetKey) the block solution in it is signed for
+// the extranonces and the template's version, previous block and time: such a block
+// is valid only with exactly that version and time in its header, and only its nonce
+// may be ground. Signatures are deterministic, so the same extranonces always give the
+// same coinbase. Should signing fail, the coinbase keeps the empty solution (and the
+// node refuses the block).
 func (a *Assembly) CoinbaseLegacy(en1, en2 []byte) []byte {
 	b := make([]byte, 0, len(a.Coinb1)+len(en1)+len(en2)+len(a.Coinb2))
 	b = append(b, a.Coinb1...)
 	b = append(b, en1...)
 	b = append(b, en2...)
-	return append(b, a.Coinb2...)
+	b = append(b, a.Coinb2...)
+	if a.signetKey == nil {
+		return b
+	}
+	signed, err := a.signCoinbase(b)
+	if err != nil {
+		return b
+	}
+	return signed
+}
+
+// signCoinbase returns the legacy coinbase raw with the block solution for a's key.
+func (a *Assembly) signCoinbase(raw []byte) ([]byte, error) {
+	cb := new(wire.MsgTx)
+	if err := cb.DeserializeNoWitness(bytes.NewReader(raw)); err != nil {
+		return nil, err
+	}
+	t := a.Template
+	blk := &wire.MsgBlock{
+		Header:       wire.BlockHeader{Version: t.Version, PrevBlock: t.PrevHash, Timestamp: t.CurTime, Bits: t.Bits},
+		Transactions: append([]*wire.MsgTx{cb}, a.Txs...),
+	}
+	if err := SignSignetBlock(blk, a.signetKey); err != nil {
+		return nil, err
+	}
+	var out bytes.Buffer
+	if err := blk.Transactions[0].SerializeNoWitness(&out); err != nil {
+		return nil, err
+	}
+	return out.Bytes(), nil
 }
 
 // MerkleRoot is the block's merkle root for the extranonces.

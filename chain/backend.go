@@ -78,6 +78,9 @@ type Template struct {
 	// SignetChallenge is set on a signet (BIP 325): the block challenge that the
 	// block solution in the coinbase's witness commitment must satisfy.
 	SignetChallenge []byte
+	// SignetKey, for a challenge that needs a signature, signs each block's solution;
+	// the block is then valid only with the template's version and CurTime.
+	SignetKey *SignetKey
 }
 
 // Target returns the network target encoded by the template's bits.

@@ -121,3 +121,44 @@ func TestSignSignetBlock(t *testing.T) {
 		})
 	}
 }
+
+// TestAssembleSignetKey: with a signet key in the template, every coinbase the
+// assembly renders carries a solution for its extranonces: the block verifies with the
+// template's version and time, and the header's root is the one of the signed coinbase.
+func TestAssembleSignetKey(t *testing.T) {
+	key, _ := btcec.NewPrivateKey()
+	for _, kind := range []string{"p2wpkh", "p2tr"} {
+		challenge, _ := SignetChallengeFor(kind, key.PubKey())
+		sk, err := NewSignetKey(key, challenge)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tmpl := signetTemplate(challenge)
+		if _, err := Assemble(AssembleSpec{Template: tmpl, PayoutScript: []byte{txscript.OP_TRUE}}); err == nil {
+			t.Fatal("a key challenge assembled without the key")
+		}
+		tmpl.SignetKey = sk
+		asm, err := Assemble(AssembleSpec{Template: tmpl, PayoutScript: []byte{txscript.OP_TRUE}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, en2 := range [][]byte{{0, 0, 0, 1}, {0, 0, 0, 2}} {
+			en1 := []byte{9, 9, 9, 9}
+			ntime := uint32(tmpl.CurTime.Unix())
+			blk, err := asm.Block(en1, en2, asm.Header(en1, en2, tmpl.Version, ntime, 77))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if blk.Header.MerkleRoot != blk.Transactions[0].TxHash() {
+				t.Fatal("the header's root is not the signed coinbase's")
+			}
+			if err := VerifySignetBlock(blk, challenge); err != nil {
+				t.Fatalf("%s: %v", kind, err)
+			}
+			late, _ := asm.Block(en1, en2, asm.Header(en1, en2, tmpl.Version, ntime+1, 77))
+			if err := VerifySignetBlock(late, challenge); err == nil {
+				t.Fatalf("%s: valid with another header time", kind)
+			}
+		}
+	}
+}

@@ -76,14 +76,15 @@ func ReadCookie(path string) (user, pass string, err error) {
 	return user, pass, nil
 }
 
-// ReadPasswordFile reads a password from a file: its first line, without the line end.
+// ReadPasswordFile reads a secret (a password, a key) from a file: its first line,
+// without the line end. The error names the file, never its contents.
 func ReadPasswordFile(path string) (string, error) {
 	b, err := readSecretFile(path)
 	if err != nil {
-		return "", fmt.Errorf("rpc password file: %w", err)
+		return "", err
 	}
 	if len(b) == 0 {
-		return "", fmt.Errorf("rpc password file %s is empty", path)
+		return "", fmt.Errorf("%s is empty", path)
 	}
 	return string(b), nil
 }

@@ -22,7 +22,8 @@
 // bitcoind also its signet_challenge (custom signets share the default one's genesis),
 // and Config.SignetChallenge selects a custom signet. On signet, getblocktemplate and
 // proposals carry the rules ["segwit","signet"] and templates the challenge, so that
-// chain.Assemble adds the witness commitment and the block solution (BIP 325).
+// chain.Assemble adds the witness commitment and the block solution (BIP 325), signed
+// with Config.SignetKey when the challenge is a key.
 //
 // Errors: a node that cannot be reached, does not answer in time, answers with something
 // that is not a valid JSON-RPC response, refuses the credentials, or says it is warming up

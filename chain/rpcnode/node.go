@@ -50,6 +50,9 @@ type Config struct {
 	// the node must run with it, and templates carry it for the block solution.
 	// Empty on signet means the default signet.
 	SignetChallenge []byte
+	// SignetKey signs the block solutions of a signet whose challenge needs a
+	// signature (P2WPKH or P2TR key path); templates carry it to chain.Assemble.
+	SignetKey *chain.SignetKey
 	// ZMQ is the address of bitcoind's ZMQ hashblock publisher (-zmqpubhashblock),
 	// e.g. tcp://127.0.0.1:28332: every announced block makes the tip poller poll at
 	// once. Polling stays the source of truth. Empty: polling only.
@@ -397,7 +400,7 @@ func (n *Node) Template(ctx context.Context) (*chain.Template, error) {
 			return nil, unavailable("getblocktemplate: %v", err)
 		}
 		if n.signet() {
-			t.SignetChallenge = n.net.Challenge
+			t.SignetChallenge, t.SignetKey = n.net.Challenge, n.cfg.SignetKey
 		}
 		if r.Rules != nil {
 			for _, rule := range r.Rules {

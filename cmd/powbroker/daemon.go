@@ -47,9 +47,11 @@ type daemonConfig struct {
 	RPC           rpcConfig     `json:"rpc,omitempty"`
 	// SignetChallenge selects a custom signet (with net signet), in hex.
 	SignetChallenge string `json:"signet_challenge,omitempty"`
-	LogLevel        string `json:"log_level,omitempty"`
-	LogFormat       string `json:"log_format,omitempty"` // text (default) or json
-	Store           string `json:"store,omitempty"`      // sqlite (default) or postgres://...
+	// SignetKeyFile holds the WIF key that signs a key-challenge signet's blocks.
+	SignetKeyFile string `json:"signet_key_file,omitempty"`
+	LogLevel      string `json:"log_level,omitempty"`
+	LogFormat     string `json:"log_format,omitempty"` // text (default) or json
+	Store         string `json:"store,omitempty"`      // sqlite (default) or postgres://...
 	// PoolThreads mine the current job for blocks while paid orders wait (embedded
 	// test networks only; 0 = off).
 	PoolThreads int           `json:"pool_threads,omitempty"`
@@ -333,8 +335,12 @@ func (d *daemon) openChain(ctx context.Context, cfg daemonConfig, bits uint32) (
 		if err != nil {
 			return nil, nil, err
 		}
+		signetKey, err := cfg.signetKey(network)
+		if err != nil {
+			return nil, nil, err
+		}
 		d.node, err = rpcnode.New(ctx, rpcnode.Config{URL: cfg.RPC.URL, User: user, Pass: pass, Cookie: cookie,
-			Kind: cfg.RPC.Kind, NetName: network.Name, SignetChallenge: network.Challenge, ZMQ: cfg.RPC.ZMQ,
+			Kind: cfg.RPC.Kind, NetName: network.Name, SignetChallenge: network.Challenge, SignetKey: signetKey, ZMQ: cfg.RPC.ZMQ,
 			Logger: d.log, ObserveRPC: d.metrics.ObserveRPC})
 		if err != nil {
 			return nil, nil, fmt.Errorf("node at %s: %w", cfg.RPC.URL, err)

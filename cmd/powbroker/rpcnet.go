@@ -2,6 +2,10 @@ package main
 
 import (
 	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/btcsuite/btcd/btcutil"
 
 	"github.com/proofow/powbroker/chain"
 	"github.com/proofow/powbroker/chain/netparams"
@@ -23,8 +27,8 @@ func (c *daemonConfig) rpcNetwork() (*netparams.Network, error) {
 		if challenge, err = netparams.ParseChallenge(c.SignetChallenge); err != nil {
 			return nil, cli.Usagef("--signet-challenge: %v", err)
 		}
-		if !chain.EmptySolutionValid(challenge) {
-			return nil, cli.Usagef("--signet-challenge %s needs a signature in every block, which covers the extranonce, so the pool's miners could not roll it: only challenges that the empty solution satisfies (such as 51) can be pool-mined", c.SignetChallenge)
+		if !chain.EmptySolutionValid(challenge) && c.Stratum != "" {
+			return nil, cli.Usagef("--signet-challenge %s needs a signature in every block, which covers the extranonce and the time, so Stratum miners could not roll them: mine such a signet over HTTP only (no --stratum), or use a challenge the empty solution satisfies, such as 51", c.SignetChallenge)
 		}
 	}
 	n, err := netparams.Lookup(c.Net, challenge)
@@ -92,4 +96,33 @@ func (c *daemonConfig) storeSubdir() string {
 		return "rpc-" + n.ID()
 	}
 	return "rpc-" + c.Net
+}
+
+// signetKey reads the signing key of a custom signet whose challenge needs one: a WIF
+// private key, the first line of --signet-key-file or of DATADIR/rpc-signet-MAGIC/signet.key.
+// It is nil when the challenge needs no signature.
+func (c *daemonConfig) signetKey(network *netparams.Network) (*chain.SignetKey, error) {
+	if !network.Custom || chain.EmptySolutionValid(network.Challenge) {
+		if c.SignetKeyFile != "" {
+			return nil, cli.Usagef("--signet-key-file is only for a custom signet whose challenge needs a signature")
+		}
+		return nil, nil
+	}
+	path := c.SignetKeyFile
+	if path == "" {
+		path = filepath.Join(c.DataDir, c.storeSubdir(), "signet.key")
+	}
+	line, err := rpcnode.ReadPasswordFile(path)
+	if err != nil {
+		return nil, cli.Usagef("signet %x needs a block signing key (WIF) in --signet-key-file or %s: %v", network.Challenge, path, err)
+	}
+	wif, err := btcutil.DecodeWIF(strings.TrimSpace(line))
+	if err != nil {
+		return nil, cli.Usagef("signet key %s: not a WIF private key", path)
+	}
+	k, err := chain.NewSignetKey(wif.PrivKey, network.Challenge)
+	if err != nil {
+		return nil, cli.Usagef("signet key %s: %v", path, err)
+	}
+	return k, nil
 }

@@ -47,7 +47,7 @@ When it listens it prints one line to stdout: {"ready":true,"http":"HOST:PORT"},
 				"rpc-user": {&final.RPC.User, &cfg.RPC.User}, "rpc-pass": {&final.RPC.Pass, &cfg.RPC.Pass},
 				"rpc-kind": {&final.RPC.Kind, &cfg.RPC.Kind}, "rpc-cookie": {&final.RPC.Cookie, &cfg.RPC.Cookie},
 				"rpc-pass-file": {&final.RPC.PassFile, &cfg.RPC.PassFile}, "rpc-zmq": {&final.RPC.ZMQ, &cfg.RPC.ZMQ},
-				"signet-challenge": {&final.SignetChallenge, &cfg.SignetChallenge}, "store": {&final.Store, &cfg.Store},
+				"signet-challenge": {&final.SignetChallenge, &cfg.SignetChallenge}, "signet-key-file": {&final.SignetKeyFile, &cfg.SignetKeyFile}, "store": {&final.Store, &cfg.Store},
 				"log-format": {&final.LogFormat, &cfg.LogFormat},
 				"bus":        {&final.Bus, &cfg.Bus}, "bus-key-file": {&final.BusKeyFile, &cfg.BusKeyFile},
 			} {
@@ -91,6 +91,7 @@ When it listens it prints one line to stdout: {"ready":true,"http":"HOST:PORT"},
 	f.StringVar(&cfg.DataDir, "datadir", "", "directory for the chain, the database and keys (required)")
 	f.StringVar(&cfg.Net, "net", "", "network: private or regtest (embedded, default private); regtest, signet, testnet4, testnet3 or mainnet (rpc, default regtest)")
 	f.StringVar(&cfg.SignetChallenge, "signet-challenge", "", "block challenge of a custom signet in hex, as bitcoind -signetchallenge (with --net signet; e.g. 51)")
+	f.StringVar(&cfg.SignetKeyFile, "signet-key-file", "", "WIF key signing the blocks of a custom signet whose challenge is its P2WPKH or P2TR key (default DATADIR/rpc-signet-MAGIC/signet.key; HTTP mining only)")
 	f.StringVar(&cfg.HTTP, "http", cli.DefaultHTTP, "HTTP API listen address (port 0 picks a free port)")
 	f.StringVar(&cfg.Stratum, "stratum", "", "Stratum v1 listen address, e.g. 127.0.0.1:3333 (port 0 picks a free port; default off)")
 	f.StringVar(&cfg.PrivateBits, "private-bits", "", "fixed difficulty of the private network, compact hex (default 1d3fffff)")

@@ -37,7 +37,7 @@ type orderView struct {
 func TestServeSignet(t *testing.T) {
 	pb, pm := binaries(t)
 	zmq := "tcp://" + freeAddr(t)
-	b := signetNode(t, "-zmqpubhashblock="+zmq)
+	b := signetNode(t, signet51, "-zmqpubhashblock="+zmq)
 	payout := b.NewAddress(bitcoindtest.DefaultWallet, "bech32")
 	dest := b.NewAddress(bitcoindtest.DefaultWallet, "bech32m")
 	dir := t.TempDir()
@@ -197,16 +197,81 @@ func TestServeSignet(t *testing.T) {
 	}
 }
 
-// TestServeSignetKeyChallenge: a signet whose challenge needs a block signature cannot
-// be pool-mined (the signature covers the extranonce): serve says so in one line, exit 2.
+// TestServeSignetKeyChallenge: a signet whose challenge needs a block signature is mined
+// over HTTP only (the signature covers the extranonce and the time, which Stratum miners
+// roll) and with its key: serve refuses --stratum and a missing key in one line, exit 2.
 func TestServeSignetKeyChallenge(t *testing.T) {
 	pb, _ := binaries(t)
 	const challenge = "0014" + "89abcdefabbaabbaabbaabbaabbaabbaabbaabba" // P2WPKH
-	line, wait, errb := serveLine(t, pb, "--chain", "rpc", "--rpc-kind", "bitcoind", "--net", "signet",
+	dir := t.TempDir()
+	base := []string{"--chain", "rpc", "--rpc-kind", "bitcoind", "--net", "signet",
 		"--signet-challenge", challenge, "--rpc-url", "http://127.0.0.1:1", "--rpc-cookie", "/nonexistent",
-		"--payout-address", signetChainAddr, "--datadir", t.TempDir(), "--http", "127.0.0.1:0")
-	msg := strings.TrimSpace(errb.String())
-	if code := wait(false); line != "" || code != 2 || !strings.Contains(msg, "needs a signature in every block") || strings.Contains(msg, "\n") {
-		t.Fatalf("line %q exit %d stderr %q", line, code, msg)
+		"--payout-address", signetChainAddr, "--datadir", dir, "--http", "127.0.0.1:0"}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--stratum", "127.0.0.1:0"}, "Stratum miners could not roll them"},
+		{nil, "needs a block signing key (WIF) in --signet-key-file or " + filepath.Join(dir, "rpc-signet-")},
+		{[]string{"--signet-key-file", filepath.Join(dir, "none")}, "needs a block signing key"},
+	} {
+		line, wait, errb := serveLine(t, pb, append(append([]string{}, base...), tc.args...)...)
+		msg := strings.TrimSpace(errb.String())
+		if code := wait(false); line != "" || code != 2 || !strings.Contains(msg, tc.want) || strings.Contains(msg, "\n") {
+			t.Fatalf("%v: line %q exit %d stderr %q, want %q", tc.args, line, code, msg, tc.want)
+		}
+	}
+}
+
+// TestServeSignetKey: on a custom signet whose challenge is a P2WPKH key, the broker
+// signs every coinbase it hands out (chain.Assemble with the key from
+// --signet-key-file): a zero-fee order from Core's wallet, priced above a block, is
+// mined by powminer over HTTP into a block bitcoind verified (bad-signet-blksig
+// otherwise) and took onto its best chain.
+func TestServeSignetKey(t *testing.T) {
+	pb, pm := binaries(t)
+	b := signetNode(t, signetKey)
+	challenge, _ := signetKey.challengeHex(t)
+	dir := t.TempDir()
+	keyFile := filepath.Join(dir, "signet.key")
+	cfg := filepath.Join(dir, "dear.json")
+	if err := os.WriteFile(keyFile, []byte(signetChainWIF+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cfg, []byte(`{"broker":{"pricing":{"min_work":1},"share_difficulty":0.0000002384185791015625}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	line, wait, errb := serveLine(t, pb, "--config", cfg, "--chain", "rpc", "--rpc-kind", "bitcoind", "--net", "signet",
+		"--signet-challenge", challenge, "--signet-key-file", keyFile, "--rpc-url", b.URL(), "--rpc-cookie", b.CookiePath(),
+		"--payout-address", signetChainAddr, "--datadir", filepath.Join(dir, "data"), "--http", "127.0.0.1:0", "--log-level", "warn")
+	var ready struct{ HTTP string }
+	if err := json.Unmarshal([]byte(line), &ready); err != nil || ready.HTTP == "" {
+		t.Fatalf("ready line %q: %v; stderr %s", line, err, errb)
+	}
+	url := "http://" + ready.HTTP
+	tx := b.ZeroFeeTx(b.NewAddress(bitcoindtest.DefaultWallet, "bech32m"))
+	s := run(t, bitcoindtest.TxHex(tx)+"\n", pb, "tx", "submit", "--api", url, "--json", "-")
+	var o signetOrder
+	if s.code != 0 || json.Unmarshal([]byte(s.stdout), &o) != nil {
+		t.Fatalf("submit: %+v", s)
+	}
+	m := run(t, "", pm, "api", "--api", url, "--order", o.ID, "--token", o.Token, "--threads", "1", "--json", "--quiet")
+	if m.code != 0 {
+		t.Fatalf("powminer api: %+v; serve: %s", m, errb)
+	}
+	w := run(t, "", pb, "tx", "wait", o.ID, "--api", url, "--token", o.Token, "--until", "mined", "--json", "--timeout", "60s")
+	var v orderView
+	if w.code != 0 || json.Unmarshal([]byte(w.stdout), &v) != nil || v.Height != signetChainBlocks+1 {
+		t.Fatalf("wait --until mined: %+v; serve: %s", w, errb)
+	}
+	var nb struct {
+		Tx []string `json:"tx"`
+	}
+	b.Call(&nb, "getblock", v.BlockHash, 1)
+	if b.HashAt(v.Height).String() != v.BlockHash || !slices.Contains(nb.Tx, tx.TxHash().String()) {
+		t.Fatalf("bitcoind's best chain lacks the signed block %s with %s: %v", v.BlockHash, tx.TxHash(), nb.Tx)
+	}
+	if code := wait(true); code != 0 {
+		t.Fatalf("serve exited %d; stderr %s", code, errb)
 	}
 }

@@ -29,7 +29,6 @@ import (
 // download (getblocktemplate refuses to work in it). POWBROKER_REGEN_SIGNET=1 mines the
 // chain anew (with the miner package's kernels) and rewrites the file.
 const (
-	signetChainFile   = "testdata/signet51-chain.txt"
 	signetChainBlocks = 110 // coinbases 1..10 are mature for block 111
 	signetChainWIF    = "cTVdEqaAtwRHt3w7te9R1Yns8634buBKiCx3WDZYvSxiEyH2DDRo"
 	signetChainAddr   = "tb1qhhtup5tevfgcnwseqt8gpczu8dztjjentdm0vw"
@@ -39,23 +38,54 @@ const (
 // signetArgs are the bitcoind arguments the signet tests need on top of bitcoindtest's.
 var signetArgs = []string{"-maxtipage=2000000000"}
 
+// A signet test chain: its file and its challenge ("" for signetChainWIF's P2WPKH key,
+// whose blocks the same key signs).
+type signetChain struct{ file, challenge string }
+
+var (
+	signet51  = signetChain{"testdata/signet51-chain.txt", "51"}
+	signetKey = signetChain{"testdata/signet-p2wpkh-chain.txt", ""}
+)
+
+// challengeHex is the chain's challenge in hex and, for a key challenge, the key.
+func (c signetChain) challengeHex(t *testing.T) (string, *chain.SignetKey) {
+	t.Helper()
+	if c.challenge != "" {
+		return c.challenge, nil
+	}
+	wif, err := btcutil.DecodeWIF(signetChainWIF)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch, err := chain.SignetChallengeFor("p2wpkh", wif.PrivKey.PubKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := chain.NewSignetKey(wif.PrivKey, ch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return hex.EncodeToString(ch), k
+}
+
 // signetNode starts bitcoind on the custom signet 51 with the fixed chain loaded and
 // its key imported into the default wallet, so that the wallet has mature coins.
-func signetNode(t *testing.T, args ...string) *bitcoindtest.Node {
+func signetNode(t *testing.T, sc signetChain, args ...string) *bitcoindtest.Node {
 	t.Helper()
-	b := bitcoindtest.Start(t, bitcoindtest.Options{Signet: true, SignetChallenge: "51", Args: append(append([]string{}, signetArgs...), args...)})
+	challenge, _ := sc.challengeHex(t)
+	b := bitcoindtest.Start(t, bitcoindtest.Options{Signet: true, SignetChallenge: challenge, Args: append(append([]string{}, signetArgs...), args...)})
 	if os.Getenv(envRegenSignet) == "1" {
-		writeSignetChain(t, b)
+		writeSignetChain(t, b, sc)
 	}
-	f, err := os.Open(signetChainFile)
+	f, err := os.Open(sc.file)
 	if err != nil {
 		t.Fatalf("signet test chain: %v (%s=1 mines it)", err, envRegenSignet)
 	}
 	defer f.Close()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		raw, err := hex.DecodeString(strings.TrimSpace(sc.Text()))
+	lines := bufio.NewScanner(f)
+	lines.Buffer(make([]byte, 1<<20), 1<<20)
+	for lines.Scan() {
+		raw, err := hex.DecodeString(strings.TrimSpace(lines.Text()))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -89,11 +119,13 @@ func signetNode(t *testing.T, args ...string) *bitcoindtest.Node {
 
 // writeSignetChain mines signetChainBlocks blocks on b (a fresh node) paying the
 // fixed key and writes them to signetChainFile.
-func writeSignetChain(t *testing.T, b *bitcoindtest.Node) {
+func writeSignetChain(t *testing.T, b *bitcoindtest.Node, sc signetChain) {
 	t.Helper()
 	ctx := context.Background()
+	challenge, key := sc.challengeHex(t)
+	raw, _ := hex.DecodeString(challenge)
 	n, err := rpcnode.New(ctx, rpcnode.Config{URL: b.URL(), User: b.User, Pass: b.Pass, Kind: rpcnode.KindBitcoind,
-		NetName: "signet", SignetChallenge: []byte{txscript.OP_TRUE}})
+		NetName: "signet", SignetChallenge: raw, SignetKey: key})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,21 +175,26 @@ func writeSignetChain(t *testing.T, b *bitcoindtest.Node) {
 		_ = blk.Serialize(&raw)
 		out.WriteString(hex.EncodeToString(raw.Bytes()) + "\n")
 	}
-	if err := os.MkdirAll(filepath.Dir(signetChainFile), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(sc.file), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(signetChainFile, out.Bytes(), 0o644); err != nil {
+	if err := os.WriteFile(sc.file, out.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("wrote %d blocks to %s", signetChainBlocks, signetChainFile)
+	t.Logf("wrote %d blocks to %s", signetChainBlocks, sc.file)
 }
 
-// TestSignetChainLoads: the fixed chain loads into bitcoind and the wallet can spend
-// its coins. (Run with POWBROKER_REGEN_SIGNET=1 to mine the chain anew.)
+// TestSignetChainLoads: the fixed chains load into bitcoind and the wallet can spend
+// their coins. (Run with POWBROKER_REGEN_SIGNET=1 to mine the chains anew; the key
+// chain's blocks are signed by chain.Assemble with the key, as the broker signs them.)
 func TestSignetChainLoads(t *testing.T) {
-	b := signetNode(t)
-	tx := b.ZeroFeeTx(b.NewAddress(bitcoindtest.DefaultWallet, "bech32m"))
-	if len(tx.TxIn) != 1 || tx.TxOut[0].Value != 50e8 {
-		t.Fatalf("zero-fee spend of a signet coinbase: %v", tx)
+	for _, sc := range []signetChain{signet51, signetKey} {
+		t.Run(sc.file, func(t *testing.T) {
+			b := signetNode(t, sc)
+			tx := b.ZeroFeeTx(b.NewAddress(bitcoindtest.DefaultWallet, "bech32m"))
+			if len(tx.TxIn) != 1 || tx.TxOut[0].Value != 50e8 {
+				t.Fatalf("zero-fee spend of a signet coinbase: %v", tx)
+			}
+		})
 	}
 }
