@@ -7,10 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -56,7 +58,10 @@ func (c *Client) do(ctx context.Context, method, path, token string, hdr map[str
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("%s %s: %w", method, path, err)
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, &TransportError{URL: c.base, Err: err}
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
@@ -69,7 +74,8 @@ func (c *Client) do(ctx context.Context, method, path, token string, hdr map[str
 	if resp.StatusCode >= 400 {
 		p := &Problem{}
 		if json.Unmarshal(data, p) != nil || p.Type == "" {
-			return resp, &Problem{Type: "http-error", Status: resp.StatusCode, Detail: strings.TrimSpace(string(data))}
+			return resp, &Problem{Type: "http-error", Status: resp.StatusCode,
+				Detail: fmt.Sprintf("%s answers HTTP %d with %s, not a powbroker problem (is the URL right?)", c.base, resp.StatusCode, describeBody(resp.Header.Get("Content-Type"), data))}
 		}
 		if ra, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil {
 			p.RetryAfter = ra
@@ -202,4 +208,62 @@ func (c *Client) Faucet(ctx context.Context, amountSat, feeSat int64) (*FaucetRe
 func (c *Client) Ready(ctx context.Context) error {
 	_, err := c.do(ctx, http.MethodGet, "/readyz", "", nil, nil, nil)
 	return err
+}
+
+// TransportError is a request that got no HTTP answer: the broker is down, the host
+// unknown, the connection cut.
+type TransportError struct {
+	URL string // the API base URL
+	Err error
+}
+
+func (e *TransportError) Error() string {
+	return "cannot reach the broker at " + e.URL + ": " + netReason(e.Err)
+}
+func (e *TransportError) Unwrap() error { return e.Err }
+
+// Permanent tells whether retrying cannot help: the host name does not resolve.
+func (e *TransportError) Permanent() bool {
+	var dns *net.DNSError
+	return errors.As(e.Err, &dns) && dns.IsNotFound
+}
+
+// netReason says why a request got no answer, without repeating the URL.
+func netReason(err error) string {
+	var dns *net.DNSError
+	var op *net.OpError
+	switch {
+	case errors.As(err, &dns):
+		if dns.IsNotFound {
+			return fmt.Sprintf("host %q not found", dns.Name)
+		}
+		return "name lookup failed: " + dns.Err
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "connection refused (is powbroker serve running there?)"
+	case errors.As(err, &op) && op.Timeout():
+		return "no answer in time"
+	case errors.As(err, &op):
+		return op.Err.Error()
+	}
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err.Error()
+	}
+	return err.Error()
+}
+
+// describeBody names what an answer that is not a problem carried: its type, or its
+// first line when short.
+func describeBody(ctype string, data []byte) string {
+	if ctype != "" && !strings.HasPrefix(ctype, "text/plain") {
+		return ctype
+	}
+	line, _, _ := strings.Cut(strings.TrimSpace(string(data)), "\n")
+	if len(line) > 80 {
+		line = line[:80] + "..."
+	}
+	if line == "" {
+		return "an empty body"
+	}
+	return fmt.Sprintf("%q", line)
 }

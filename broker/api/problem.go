@@ -73,6 +73,9 @@ func writeProblem(w http.ResponseWriter, r *http.Request, p *Problem) {
 		}
 		w.Header().Set("Retry-After", strconv.Itoa(retry))
 	}
+	if p.Status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="powbroker", error="invalid_request"`)
+	}
 	w.Header().Set("Content-Type", ProblemContentType)
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(p.Status)

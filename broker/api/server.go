@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"mime"
 	"net"
 	"net/http"
 	"runtime/debug"
@@ -107,9 +108,7 @@ func NewServer(b *broker.Broker, opt ServerOptions) *Server {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(openAPI)
 	})
-	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeProblem(w, r, newProblem(broker.KindNotFound, "no endpoint %s %s", r.Method, r.URL.Path))
-	})
+	s.mux.HandleFunc("/", s.noRoute)
 	return s
 }
 
@@ -178,8 +177,50 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 
 // readBody reads a bounded body within the body deadline; it returns the raw bytes
 // for idempotency hashing.
+// probeMethods are the methods noRoute tries on a path that did not match.
+var probeMethods = []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete}
+
+// noRoute answers what no route matched: 405 with Allow when the path exists for
+// other methods, else 404.
+func (s *Server) noRoute(w http.ResponseWriter, r *http.Request) {
+	var allow []string
+	for _, m := range probeMethods {
+		if m == r.Method {
+			continue
+		}
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		if _, pattern := s.mux.Handler(probe); pattern != "/" && pattern != "" {
+			allow = append(allow, m)
+		}
+	}
+	if len(allow) == 0 {
+		writeProblem(w, r, newProblem(broker.KindNotFound, "no endpoint %s %s", r.Method, r.URL.Path))
+		return
+	}
+	w.Header().Set("Allow", strings.Join(allow, ", "))
+	writeProblem(w, r, &Problem{Type: "method-not-allowed", Title: "Method Not Allowed", Status: http.StatusMethodNotAllowed,
+		Detail: fmt.Sprintf("%s %s is not served; this path takes %s", r.Method, r.URL.Path, strings.Join(allow, ", "))})
+}
+
+// jsonBody tells whether a request's Content-Type admits a JSON body: none given,
+// application/json, or a +json type.
+func jsonBody(r *http.Request) (string, bool) {
+	ct := r.Header.Get("Content-Type")
+	if ct == "" {
+		return "", true
+	}
+	mt, _, err := mime.ParseMediaType(ct)
+	return ct, err == nil && (mt == "application/json" || strings.HasSuffix(mt, "+json"))
+}
+
 func (s *Server) readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if ct, ok := jsonBody(r); err == nil && !ok && len(bytes.TrimSpace(body)) > 0 {
+		endBody(w)
+		return nil, &Problem{Type: "unsupported-media-type", Title: "Unsupported Media Type", Status: http.StatusUnsupportedMediaType,
+			Detail: fmt.Sprintf("the body is sent as %q; send it as application/json", ct)}
+	}
 	if err != nil {
 		var mbe *http.MaxBytesError
 		var ne net.Error

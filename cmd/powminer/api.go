@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -21,7 +22,13 @@ func newAPICmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "api",
 		Short: "Work for an order over the broker's HTTP API until it needs no more work",
-		Args:  cli.NoArgs,
+		Long: `Work for an order over the broker's HTTP API: fetch assignments, scan them, post the
+shares, until the broker says the order needs no more work. While the broker cannot be
+reached, or is busy or not ready, it says so on stderr and retries with backoff (up to 30 s
+apart); a URL that answers but is not a powbroker, or a host that does not resolve, stops it.
+Exit codes, as for powminer stratum: 0 the order is paid or mined, 1 a failure, 2 misuse,
+3 the order ended unpaid (canceled, expired or failed), 130 interrupted.`,
+		Args: cli.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			token = cli.Token(token)
 			if order == "" || token == "" {
@@ -55,16 +62,27 @@ func newAPICmd() *cobra.Command {
 						shares.add(sh.Hash, sh.Accepted, reason)
 					}
 					if !quiet && r.Accepted > 0 && r.Order != nil {
-						fmt.Fprintf(errOut, "%s: +%d shares, %.6g/%.6g work (%.0f%%)\n", r.Order.ID, r.Accepted,
+						fmt.Fprintf(errOut, "%s: +%d shares, %.6g/%.6g work units (%.0f%%)\n", r.Order.ID, r.Accepted,
 							r.Order.CreditedWork, r.Order.RequiredWork, 100*r.Order.Progress)
 					}
+				},
+				OnRetry: func(err error, wait time.Duration) {
+					fmt.Fprintf(errOut, "powminer: %v; retrying in %s (Ctrl-C stops)\n", err, wait.Round(100*time.Millisecond))
 				},
 			})
 			if cerr := shares.close(); err == nil {
 				err = cerr
 			}
 			if err != nil {
-				return err
+				return workerEnd(cmd.Context(), order, o, err)
+			}
+			switch o.State {
+			case "canceled", "expired", "failed":
+				msg := fmt.Sprintf("order %s is %s", o.ID, o.State)
+				if o.Reason != "" {
+					msg += ": " + o.Reason
+				}
+				return cli.Unpaid("%s", msg)
 			}
 			secs := time.Since(start).Seconds()
 			if asJSON {
@@ -88,4 +106,16 @@ func newAPICmd() *cobra.Command {
 	cli.OutputFlags(cmd, &quiet, &verbose)
 	shareLogFlag(cmd, &shareLogPath)
 	return cmd
+}
+
+// workerEnd turns a worker's error into the command's: an interrupt says what the
+// order keeps (exit 130).
+func workerEnd(ctx context.Context, order string, last *api.Order, err error) error {
+	if ctx.Err() == nil {
+		return err
+	}
+	if last != nil {
+		return cli.Interrupted("interrupted: order %s keeps its %.6g of %.6g work units; the same command continues it", order, last.CreditedWork, last.RequiredWork)
+	}
+	return cli.Interrupted("interrupted: order %s keeps the work it was credited; the same command continues it", order)
 }

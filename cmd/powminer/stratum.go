@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -49,8 +50,9 @@ func newStratumCmd() *cobra.Command {
 		Short: "Mine for an order over Stratum v1 until the broker says it is complete",
 		Long: `Mine over Stratum v1: configure version rolling, subscribe, authorize with the order
 token as worker name, follow the server's jobs, difficulty and extranonce, submit shares and
-reconnect with backoff. Exits 0 when the broker says the order is paid or mined, 1 when it
-expired, failed or was canceled, or when the token is refused.`,
+reconnect with backoff (up to 30 s apart). Exit codes, as for powminer api: 0 the order is
+paid or mined, 1 a failure (a refused token, an unusable server), 2 misuse, 3 the order
+ended unpaid (canceled, expired or failed), 130 interrupted.`,
 		Args: cli.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			user := cli.Token(token)
@@ -77,6 +79,8 @@ expired, failed or was canceled, or when the token is refused.`,
 				return err
 			}
 			res := stratumResult{Rejected: map[string]int{}}
+			errOut := cmd.ErrOrStderr()
+			var accepted atomic.Int64
 			start := time.Now()
 			st, err := stratum.Mine(cmd.Context(), stratum.MinerOptions{
 				URL: rawURL, User: user, Password: password, Kernel: k, Threads: threads, Logger: log,
@@ -93,9 +97,19 @@ expired, failed or was canceled, or when the token is refused.`,
 					case "paid", "mined", "confirmed":
 						return true, nil
 					case "expired", "failed", "canceled":
-						return true, fmt.Errorf("order %s is %s: %s", id, state, msg)
+						return true, cli.Unpaid("%s", msg) // msg already reads "order <id> is <state>..."
 					}
 					return false, nil
+				},
+				OnShare: func(code int, message string) {
+					if quiet {
+						return
+					}
+					if code == 0 {
+						fmt.Fprintf(errOut, "share accepted (%d so far)\n", accepted.Add(1))
+					} else {
+						fmt.Fprintf(errOut, "share rejected: error %d: %s\n", code, message)
+					}
 				},
 			})
 			if cerr := shares.close(); err == nil {
@@ -115,6 +129,9 @@ expired, failed or was canceled, or when the token is refused.`,
 			}
 			if errors.Is(err, stratum.ErrUnauthorized) {
 				return fmt.Errorf("the pool refused the worker: %w", err)
+			}
+			if err != nil && cmd.Context().Err() != nil {
+				return cli.Interrupted("interrupted after %d accepted shares; the order keeps them, and the same command continues it", res.Accepted)
 			}
 			return err
 		},

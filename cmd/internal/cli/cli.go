@@ -15,12 +15,33 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// Exit codes.
+// Exit codes, the same for the same outcome in every command.
 const (
-	ExitOK      = 0
-	ExitFailure = 1
-	ExitUsage   = 2
+	ExitOK          = 0   // done: for a worker, the order is paid or mined
+	ExitFailure     = 1   // failed: unreachable broker, refused token, any other error
+	ExitUsage       = 2   // misuse of the command line
+	ExitUnpaid      = 3   // the order ended unpaid: canceled, expired or failed
+	ExitInterrupted = 130 // SIGINT or SIGTERM (128 + SIGINT, as shells report it)
 )
+
+// ExitError carries an exit code other than ExitFailure.
+type ExitError struct {
+	Code int
+	Err  error
+}
+
+func (e *ExitError) Error() string { return e.Err.Error() }
+func (e *ExitError) Unwrap() error { return e.Err }
+
+// Unpaid is the error of a worker whose order ended without being paid.
+func Unpaid(format string, args ...any) error {
+	return &ExitError{Code: ExitUnpaid, Err: fmt.Errorf(format, args...)}
+}
+
+// Interrupted is the error of a command stopped by a signal.
+func Interrupted(format string, args ...any) error {
+	return &ExitError{Code: ExitInterrupted, Err: fmt.Errorf(format, args...)}
+}
 
 // UsageError marks a misuse of the command line (bad flag, missing argument, bad value).
 type UsageError struct{ Err error }
@@ -49,11 +70,23 @@ func Run(root *cobra.Command, args []string, stderr io.Writer) int {
 	if err == nil {
 		return ExitOK
 	}
+	if ctx.Err() != nil && errors.Is(err, context.Canceled) {
+		var ee *ExitError
+		if !errors.As(err, &ee) {
+			err = errors.New("interrupted")
+		}
+	}
 	msg := oneLine(err.Error())
 	fmt.Fprintf(stderr, "%s: %s\n", root.Name(), msg)
 	var ue *UsageError
-	if errors.As(err, &ue) || isCobraUsage(err) {
+	var ee *ExitError
+	switch {
+	case errors.As(err, &ue) || isCobraUsage(err):
 		return ExitUsage
+	case errors.As(err, &ee):
+		return ee.Code
+	case ctx.Err() != nil && errors.Is(err, context.Canceled):
+		return ExitInterrupted
 	}
 	return ExitFailure
 }
