@@ -86,6 +86,13 @@ ended unpaid (canceled, expired or failed), 130 interrupted.`,
 				URL: rawURL, User: user, Password: password, Kernel: k, Threads: threads, Logger: log,
 				OnShare: func(r stratum.ShareResult) {
 					shares.add(displayHash(r.Hash), r.Code == 0, fmt.Sprintf("%d %s", r.Code, r.Message))
+					switch {
+					case quiet:
+					case r.Code == 0:
+						fmt.Fprintf(errOut, "share accepted (%d so far)\n", accepted.Add(1))
+					default:
+						fmt.Fprintf(errOut, "share rejected: error %d: %s\n", r.Code, r.Message)
+					}
 				},
 				Stop: func(msg string) (bool, error) {
 					id, state, ok := orderMessage(msg)
@@ -100,16 +107,6 @@ ended unpaid (canceled, expired or failed), 130 interrupted.`,
 						return true, cli.Unpaid("%s", msg) // msg already reads "order <id> is <state>..."
 					}
 					return false, nil
-				},
-				OnShare: func(code int, message string) {
-					if quiet {
-						return
-					}
-					if code == 0 {
-						fmt.Fprintf(errOut, "share accepted (%d so far)\n", accepted.Add(1))
-					} else {
-						fmt.Fprintf(errOut, "share rejected: error %d: %s\n", code, message)
-					}
 				},
 			})
 			if cerr := shares.close(); err == nil {
