@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"runtime"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
@@ -141,153 +143,223 @@ type demoEvent struct {
 	err   error
 }
 
+// demoRun is the state of one demo: the daemon, its client, the users and what they
+// reached so far.
+type demoRun struct {
+	*demo
+	start      time.Time
+	daemon     *daemon
+	daemonDone chan error
+	c          *api.Client
+	events     chan demoEvent
+	users      []*demoUser
+	working    int // orders still working
+	mined      int
+	paidFirst  int // orders paid by shares before their block
+	seenBlocks map[string]bool
+}
+
 func (d *demo) run(ctx context.Context, bits string) (*demoResult, error) {
-	start := time.Now()
+	r := &demoRun{demo: d, start: time.Now(), events: make(chan demoEvent, 256), seenBlocks: map[string]bool{}}
 	dir, err := os.MkdirTemp("", "powbroker-demo-*")
 	if err != nil {
 		return nil, err
 	}
 	defer os.RemoveAll(dir)
-	logger := d.log
+	stop, err := r.startDaemon(ctx, dir, bits)
+	if err != nil {
+		return nil, err
+	}
+	defer stop()
+	// Three users arrive at once and work side by side.
+	for range 3 {
+		if err := r.addUser(ctx, 1); err != nil {
+			return nil, err
+		}
+	}
+	if err := r.loop(ctx); err != nil {
+		return r.result(ctx), err
+	}
+	res := r.result(ctx)
+	if err := r.checkChain(ctx, res); err != nil {
+		return res, err
+	}
+	d.sayf("done in %.1f s: %d orders mined in %d blocks the chain accepted; %d paid by shares before their block was found; %d shares accepted, %d rejected%s",
+		res.Seconds, len(res.Orders), len(res.Blocks), r.paidFirst, res.SharesAccepted, res.SharesRejected, rejectedText(res.RejectedBy))
+	return res, nil
+}
+
+// rejectedText lists rejects by type: " (stale-job 3, duplicate-share 1)", or "".
+func rejectedText(by map[string]int64) string {
+	if len(by) == 0 {
+		return ""
+	}
+	kinds := make([]string, 0, len(by))
+	for k := range by {
+		kinds = append(kinds, k)
+	}
+	sort.Strings(kinds)
+	parts := make([]string, len(kinds))
+	for i, k := range kinds {
+		parts[i] = fmt.Sprintf("%s %d", k, by[k])
+	}
+	return " (" + strings.Join(parts, ", ") + ")"
+}
+
+// startDaemon opens a daemon on a fresh datadir and runs it; stop ends it.
+func (r *demoRun) startDaemon(ctx context.Context, dir, bits string) (stop func(), err error) {
+	d := r.demo
 	d.sayf("powbroker demo: a fresh %s chain in %s (kernel %s)", d.net, dir, d.kernel.Name())
 	dcfg := daemonConfig{DataDir: dir, Net: d.net, HTTP: "127.0.0.1:0", PrivateBits: bits}
 	if d.overStratum {
 		dcfg.Stratum = "127.0.0.1:0"
 	}
-	daemon, err := openDaemon(ctx, dcfg, logger)
+	dm, err := openDaemon(ctx, dcfg, d.log)
 	if err != nil {
 		return nil, err
 	}
-	if d.stratumAddr = daemon.stratumAddr(); d.stratumAddr != "" {
+	r.daemon = dm
+	if d.stratumAddr = dm.stratumAddr(); d.stratumAddr != "" {
 		d.sayf("workers mine over Stratum v1 at stratum+tcp://%s", d.stratumAddr)
 	}
-	defer daemon.close()
 	runCtx, stopDaemon := context.WithCancel(ctx)
-	daemonDone := make(chan error, 1)
-	go func() { daemonDone <- daemon.run(runCtx) }()
-	defer func() { stopDaemon(); <-daemonDone }()
-
-	c, err := api.NewClient("http://" + daemon.addr())
-	if err != nil {
+	r.daemonDone = make(chan error, 1)
+	go func() { r.daemonDone <- dm.run(runCtx) }()
+	stop = func() { stopDaemon(); <-r.daemonDone; dm.close() }
+	if r.c, err = api.NewClient("http://" + dm.addr()); err != nil {
+		stop()
 		return nil, err
 	}
-	st, err := c.Status(ctx)
+	st, err := r.c.Status(ctx)
 	if err != nil {
+		stop()
 		return nil, err
 	}
 	d.sayf("daemon ready: HTTP API on %s, chain at height %d, network difficulty %.4g (~%.3g hashes per block), share difficulty %.4g",
-		daemon.addr(), st.TipHeight, st.NetworkDifficulty, st.NetworkDifficulty*4294967296, st.ShareDifficulty)
+		dm.addr(), st.TipHeight, st.NetworkDifficulty, st.NetworkDifficulty*4294967296, st.ShareDifficulty)
+	return stop, nil
+}
 
-	events := make(chan demoEvent, 256)
-	var users []*demoUser
-	working := 0
+// addUser takes coins from the faucet, orders their transaction and starts a worker.
+func (r *demoRun) addUser(ctx context.Context, threads int) error {
 	fees := []int64{0, 1000, 5000}
-	addUser := func(threads int) error {
-		n := len(users)
-		fee := fees[n%len(fees)]
-		f, err := c.Faucet(ctx, int64(1_000_000+n*1_000), fee)
-		if err != nil {
-			return fmt.Errorf("faucet: %w", err)
-		}
-		r, err := c.CreateOrder(ctx, f.Tx, fmt.Sprintf("demo-user-%d", n))
-		if err != nil {
-			return fmt.Errorf("submit order: %w", err)
-		}
-		u := &demoUser{id: r.ID, token: r.Token, txid: r.Order.Txid, fee: fee, last: r.Order, threads: threads}
-		users = append(users, u)
-		working++
-		d.sayf("user %d: faucet tx %s (fee %d sat) -> order %s, %.6g work units (~%.3g hashes)",
-			n+1, short(u.txid), fee, u.id, r.RequiredWork, r.RequiredWork*4294967296)
-		go d.work(ctx, c, u, events)
-		return nil
+	n := len(r.users)
+	fee := fees[n%len(fees)]
+	f, err := r.c.Faucet(ctx, int64(1_000_000+n*1_000), fee)
+	if err != nil {
+		return fmt.Errorf("faucet: %w", err)
 	}
-	// Three users arrive at once and work side by side.
-	for range 3 {
-		if err := addUser(1); err != nil {
-			return nil, err
-		}
+	o, err := r.c.CreateOrder(ctx, f.Tx, fmt.Sprintf("demo-user-%d", n))
+	if err != nil {
+		return fmt.Errorf("submit order: %w", err)
 	}
-	seenBlocks := map[string]bool{}
-	mined := 0
-	paidFirst := 0
+	u := &demoUser{id: o.ID, token: o.Token, txid: o.Order.Txid, fee: fee, last: o.Order, threads: threads}
+	r.users = append(r.users, u)
+	r.working++
+	r.sayf("user %d: faucet tx %s (fee %d sat) -> order %s, %.6g work units (~%.3g hashes)",
+		n+1, short(u.txid), fee, u.id, o.RequiredWork, o.RequiredWork*4294967296)
+	go r.work(ctx, r.c, u, r.events)
+	return nil
+}
+
+// loop follows the users' orders until every one is mined, adding users while paid
+// orders wait for a block and nobody works.
+func (r *demoRun) loop(ctx context.Context) error {
 	for {
-		if mined == len(users) && (paidFirst > 0 || d.net == "regtest") {
-			break
+		if r.mined == len(r.users) && (r.paidFirst > 0 || r.net == "regtest") {
+			return nil
 		}
-		waiting := len(users) - mined - working // paid, waiting for a block
-		if waiting > 0 && working == 0 && len(users) >= d.maxOrders {
-			return d.result(ctx, c, users, start), fmt.Errorf("no block after %d orders (%d mined); raise --max-orders", len(users), mined)
+		waiting := len(r.users) - r.mined - r.working // paid, waiting for a block
+		if waiting > 0 && r.working == 0 && len(r.users) >= r.maxOrders {
+			return fmt.Errorf("no block after %d orders (%d mined); raise --max-orders", len(r.users), r.mined)
 		}
-		if waiting > 0 && working == 0 && len(users) < d.maxOrders && d.ordersWaiting(ctx, c) {
+		if waiting > 0 && r.working == 0 && len(r.users) < r.maxOrders && r.ordersWaiting(ctx, r.c) {
 			// Pooled mining: blocks are found by the work of every user. While paid
 			// orders wait for their block and nobody works, the next user arrives; it
 			// works alone with every core, on a job that carries every order so far,
 			// so the block it finds mines them all.
-			if err := addUser(runtime.NumCPU()); err != nil {
-				return nil, err
+			if err := r.addUser(ctx, runtime.NumCPU()); err != nil {
+				return err
 			}
 		}
 		var ev demoEvent
 		select {
 		case <-ctx.Done():
-			return d.result(ctx, c, users, start), fmt.Errorf("demo did not finish: %w (%d of %d orders mined)", ctx.Err(), mined, len(users))
-		case err := <-daemonDone:
-			return nil, fmt.Errorf("daemon stopped: %v", err)
-		case ev = <-events:
+			return fmt.Errorf("demo did not finish: %w (%d of %d orders mined)", ctx.Err(), r.mined, len(r.users))
+		case err := <-r.daemonDone:
+			r.daemonDone <- err // for stop
+			return fmt.Errorf("daemon stopped: %v", err)
+		case ev = <-r.events:
 		}
-		u := ev.user
-		if ev.err != nil {
-			return d.result(ctx, c, users, start), fmt.Errorf("order %s: %w", u.id, ev.err)
-		}
-		prev := u.last
-		u.last = ev.order
-		o := ev.order
-		if prev.State == "working" && o.State != "working" {
-			working--
-		}
-		if prev.State != o.State {
-			switch o.State {
-			case "paid":
-				d.sayf("order %s paid: %.6g of %.6g work units in %d shares; its transaction waits in the pooled template", u.id, o.CreditedWork, o.RequiredWork, o.Shares)
-			case "mined", "confirmed":
-				mined++
-				if o.PaidAt != nil && o.MinedAt != nil && !o.PaidAt.After(*o.MinedAt) {
-					u.paidFirst = true
-					paidFirst++
-				}
-				blocks, err := c.Blocks(ctx)
-				if err == nil {
-					for _, b := range blocks {
-						if !seenBlocks[b.Hash] && b.Accepted {
-							seenBlocks[b.Hash] = true
-							d.sayf("block %s found at height %d with %d transactions", b.Hash, b.Height, len(b.Txids))
-						}
-					}
-				}
-				d.sayf("order %s mined in block %s at height %d (state was %s)", u.id, short(o.BlockHash), o.Height, prev.State)
-			default:
-				return d.result(ctx, c, users, start), fmt.Errorf("order %s ended %s: %s", u.id, o.State, o.Reason)
-			}
+		if err := r.handle(ctx, ev); err != nil {
+			return err
 		}
 	}
-	res := d.result(ctx, c, users, start)
-	// Check against the chain itself: every order's transaction in an accepted block.
+}
+
+// handle applies one follower event.
+func (r *demoRun) handle(ctx context.Context, ev demoEvent) error {
+	u := ev.user
+	if ev.err != nil {
+		return fmt.Errorf("order %s: %w", u.id, ev.err)
+	}
+	prev, o := u.last, ev.order
+	u.last = o
+	if prev.State == "working" && o.State != "working" {
+		r.working--
+	}
+	if prev.State == o.State {
+		return nil
+	}
+	switch o.State {
+	case "paid":
+		r.sayf("order %s paid: %.6g of %.6g work units in %d shares; its transaction waits in the pooled template", u.id, o.CreditedWork, o.RequiredWork, o.Shares)
+	case "mined", "confirmed":
+		r.mined++
+		if o.PaidAt != nil && o.MinedAt != nil && !o.PaidAt.After(*o.MinedAt) {
+			u.paidFirst = true
+			r.paidFirst++
+		}
+		if blocks, err := r.c.Blocks(ctx); err == nil {
+			for _, b := range blocks {
+				if !r.seenBlocks[b.Hash] && b.Accepted {
+					r.seenBlocks[b.Hash] = true
+					r.sayf("block %s found at height %d with %d transactions", b.Hash, b.Height, len(b.Txids))
+				}
+			}
+		}
+		r.sayf("order %s mined in block %s at height %d (state was %s)", u.id, short(o.BlockHash), o.Height, prev.State)
+	default:
+		msg := fmt.Sprintf("order %s ended %s", u.id, o.State)
+		if o.Reason != "" {
+			msg += ": " + o.Reason
+		}
+		return errors.New(msg)
+	}
+	return nil
+}
+
+// checkChain checks against the chain itself: every order's transaction is in an
+// accepted block of the main chain.
+func (r *demoRun) checkChain(ctx context.Context, res *demoResult) error {
 	for _, o := range res.Orders {
 		var bh, txid chainhash.Hash
 		if err := chainhash.Decode(&bh, o.BlockHash); err != nil {
-			return res, fmt.Errorf("order %s has no block", o.ID)
+			return fmt.Errorf("order %s has no block", o.ID)
 		}
 		if err := chainhash.Decode(&txid, o.Txid); err != nil {
-			return res, err
+			return err
 		}
-		ts, err := daemon.chain.TxStatus(ctx, txid, bh)
+		ts, err := r.daemon.chain.TxStatus(ctx, txid, bh)
 		if err != nil || !ts.Confirmed {
-			return res, fmt.Errorf("order %s: transaction %s is not in the chain's main chain (%v)", o.ID, o.Txid, err)
+			return fmt.Errorf("order %s: transaction %s is not in the chain's main chain (%v)", o.ID, o.Txid, err)
 		}
 	}
-	d.sayf("done in %.1f s: %d orders mined in %d blocks the chain accepted; %d paid by shares before their block was found; %d shares accepted, %d rejected %v",
-		res.Seconds, len(res.Orders), len(res.Blocks), paidFirst, res.SharesAccepted, res.SharesRejected, res.RejectedBy)
-	return res, nil
+	return nil
+}
+
+func (r *demoRun) result(ctx context.Context) *demoResult {
+	return r.demo.result(ctx, r.c, r.users, r.start)
 }
 
 // work runs a worker for the user's order through the HTTP API, then follows the
