@@ -20,6 +20,7 @@ type proc struct {
 	ready map[string]any
 	errb  *syncBuffer
 	done  chan struct{}
+	lines chan string // the first stdout line
 }
 
 // syncBuffer is a bytes.Buffer safe for the process's writes and the test's reads.
@@ -42,10 +43,11 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// startProc runs `powbroker args...` and waits up to timeout for its JSON ready line.
-func startProc(t *testing.T, bin string, timeout time.Duration, args ...string) *proc {
+// startWaiting runs `powbroker args...`; its first stdout line arrives on p.lines
+// (closed without one when the process ends first).
+func startWaiting(t *testing.T, bin string, args ...string) *proc {
 	t.Helper()
-	p := &proc{cmd: exec.Command(bin, args...), errb: newSyncBuffer(), done: make(chan struct{})}
+	p := &proc{cmd: exec.Command(bin, args...), errb: newSyncBuffer(), done: make(chan struct{}), lines: make(chan string, 1)}
 	stdout, err := p.cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -54,21 +56,27 @@ func startProc(t *testing.T, bin string, timeout time.Duration, args ...string) 
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	lines := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stdout)
 		if sc.Scan() {
-			lines <- sc.Text()
+			p.lines <- sc.Text()
 		}
-		close(lines)
+		close(p.lines)
 		for sc.Scan() {
 		}
 		_ = p.cmd.Wait()
 		close(p.done)
 	}()
 	t.Cleanup(func() { p.kill() })
+	return p
+}
+
+// startProc runs `powbroker args...` and waits up to timeout for its JSON ready line.
+func startProc(t *testing.T, bin string, timeout time.Duration, args ...string) *proc {
+	t.Helper()
+	p := startWaiting(t, bin, args...)
 	select {
-	case line, ok := <-lines:
+	case line, ok := <-p.lines:
 		if !ok || json.Unmarshal([]byte(line), &p.ready) != nil || p.ready["ready"] != true {
 			t.Fatalf("%v: ready line %q; stderr %s", args, line, p.errb)
 		}

@@ -51,7 +51,12 @@ func TestStandbyTakeover(t *testing.T) {
 	// The standby: started now, ready only after the takeover.
 	standby := make(chan *proc, 1)
 	var standbyErr *syncBuffer
-	go func() { standby <- startProc(t, pb, 180*time.Second, brokerArgs("b")...) }()
+	sp := startWaiting(t, pb, brokerArgs("b")...)
+	go func() {
+		if line, ok := <-sp.lines; ok && json.Unmarshal([]byte(line), &sp.ready) == nil {
+			standby <- sp
+		}
+	}()
 	g1 := startProc(t, pb, 30*time.Second, "gateway", "--bus", ns.URL(), "--bus-key-file", keyFile,
 		"--stratum", "127.0.0.1:0", "--prefix", "1", "--id", "gw1", "--log-level", "info")
 	g2 := startProc(t, pb, 30*time.Second, "gateway", "--bus", ns.URL(), "--bus-key-file", keyFile,
@@ -91,7 +96,7 @@ func TestStandbyTakeover(t *testing.T) {
 	select {
 	case b = <-standby:
 	case <-time.After(60 * time.Second):
-		t.Fatalf("no takeover within 60 s")
+		t.Fatalf("no takeover within 60 s; standby: %s", sp.errb)
 	}
 	took := time.Since(killed)
 	standbyErr = b.errb
