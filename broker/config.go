@@ -42,6 +42,10 @@ type Config struct {
 	CoinbaseTag string `json:"coinbase_tag"`
 	// MaxTxBytes bounds a submitted raw transaction.
 	MaxTxBytes int `json:"max_tx_bytes"`
+	// SatsPerWorkUnit is what the broker would pay, in satoshi per work unit of an
+	// order's price, for a child settling the order by fee (the cap of that child's
+	// fee). 0 (the default) offers no settlement: the broker's wallet pays real money.
+	SatsPerWorkUnit float64 `json:"sats_per_work_unit"`
 }
 
 // DefaultConfig returns the defaults for a network. On the private network (default
@@ -110,6 +114,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("confirmations %d outside 1..1000", c.Confirmations)
 	case len(c.CoinbaseTag) > 32:
 		return errors.New("coinbase_tag is longer than 32 bytes")
+	case !finite(c.SatsPerWorkUnit) || c.SatsPerWorkUnit < 0 || c.SatsPerWorkUnit > 1e15:
+		return errors.New("sats_per_work_unit must be a number from 0 to 1e15")
 	case c.MaxTxBytes < 60 || c.MaxTxBytes > 4_000_000:
 		return fmt.Errorf("max_tx_bytes %d outside 60..4000000", c.MaxTxBytes)
 	}

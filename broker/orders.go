@@ -32,6 +32,8 @@ type Quote struct {
 	// ExpectedHashes is RequiredWork in hashes (one unit = 2^32 hashes).
 	ExpectedHashes  float64
 	ShareDifficulty float64
+	// Settlement says whether the order could be settled by fee.
+	Settlement Settlement
 }
 
 // ParseTx decodes a hex transaction strictly: valid hex, a whole transaction, no
@@ -144,6 +146,7 @@ func (b *Broker) Quote(ctx context.Context, hexTx string) (*Quote, error) {
 	return &Quote{
 		Txid: check.Txid.String(), Fee: check.Fee, VSize: check.VSize, Weight: check.Weight,
 		RequiredWork: req, ExpectedHashes: req * 4294967296, ShareDifficulty: b.shareDifficulty(),
+		Settlement: b.settlementOf(tx, req),
 	}, nil
 }
 
@@ -296,6 +299,8 @@ type View struct {
 	Progress      float64 // credited / required, at most 1
 	// Wait describes the wait for a block while the order is paid; nil otherwise.
 	Wait *BlockWait
+	// Settlement says whether the order could be settled by fee.
+	Settlement Settlement
 }
 
 // BlockWait is what a paid order waits for: a block of the pool carrying it.
@@ -318,7 +323,7 @@ func (v *View) ETag() string {
 
 // View renders an order with its confirmations.
 func (b *Broker) View(o *Order) *View {
-	v := &View{Order: o}
+	v := &View{Order: o, Settlement: b.orderSettlement(o)}
 	if o.RequiredWork > 0 {
 		v.Progress = min(1, o.CreditedWork/o.RequiredWork)
 	}

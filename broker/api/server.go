@@ -300,7 +300,7 @@ func (s *Server) quote(w http.ResponseWriter, r *http.Request) error {
 	writeJSON(w, http.StatusOK, QuoteResponse{
 		Txid: q.Txid, Fee: q.Fee, VSize: q.VSize, Weight: q.Weight, RequiredWork: q.RequiredWork,
 		ExpectedHashes: q.ExpectedHashes, ShareDifficulty: q.ShareDifficulty, Hashrate: rate,
-		EstimateSeconds: q.ExpectedHashes / rate,
+		EstimateSeconds: q.ExpectedHashes / rate, Settlement: settlementJSON(q.Settlement),
 	})
 	return nil
 }

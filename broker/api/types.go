@@ -34,6 +34,8 @@ type Order struct {
 	Stop bool `json:"stop"`
 	// BlockWait, while the order is paid, says what it waits for.
 	BlockWait *BlockWait `json:"block_wait,omitempty"`
+	// Settlement says whether the order could be settled by fee.
+	Settlement *Settlement `json:"settlement"`
 	// ETag is the version of this view (from the response header, not the body).
 	ETag string `json:"-"`
 }
@@ -108,8 +110,28 @@ func orderJSON(v *broker.View) *Order {
 		CreatedAt: v.CreatedAt.UTC(), ExpiresAt: v.ExpiresAt.UTC(), PaidAt: timePtr(v.PaidAt),
 		MinedAt: timePtr(v.MinedAt), ConfirmedAt: timePtr(v.ConfirmedAt), BlockHash: v.BlockHash,
 		Height: v.Height, Confirmations: v.Confirmations, Reason: v.Reason, Stop: v.Stop(),
-		BlockWait: blockWaitJSON(v.Wait),
+		BlockWait: blockWaitJSON(v.Wait), Settlement: settlementJSON(v.Settlement),
 	}
+}
+
+// Settlement says whether an order can be settled by fee: a child transaction of the
+// broker's spending its pay-to-anchor output and paying for both (a TRUC package).
+type Settlement struct {
+	Settleable bool   `json:"settleable"`
+	Reason     string `json:"reason"`
+	// AnchorVout is the pay-to-anchor output; omitted when there is none.
+	AnchorVout *int `json:"anchor_vout,omitempty"`
+	// MaxFeeSats is the most the broker would spend on the child's fee.
+	MaxFeeSats int64 `json:"max_fee_sats"`
+}
+
+func settlementJSON(s broker.Settlement) *Settlement {
+	out := &Settlement{Settleable: s.Settleable, Reason: s.Reason, MaxFeeSats: s.MaxFeeSats}
+	if s.AnchorVout >= 0 {
+		v := s.AnchorVout
+		out.AnchorVout = &v
+	}
+	return out
 }
 
 func blockWaitJSON(w *broker.BlockWait) *BlockWait {
@@ -187,6 +209,8 @@ type QuoteResponse struct {
 	// EstimateSeconds at Hashrate hashes per second.
 	Hashrate        float64 `json:"hashrate"`
 	EstimateSeconds float64 `json:"estimate_seconds"`
+	// Settlement says whether the order could be settled by fee.
+	Settlement *Settlement `json:"settlement"`
 }
 
 // CreateResponse answers an order creation. The token is shown here only.
