@@ -21,6 +21,7 @@ import (
 // saw accepted is in the database; a gateway asking for a prefix another holds is
 // refused; a message signed with another key is refused and credits nothing.
 func TestGatewaysOverNATS(t *testing.T) {
+	t.Parallel() // separate processes and databases; the suite stays under go test's 10 min
 	pb, pm := binaries(t)
 	ns := natsb.Start(t)
 	db := pg.DB(t)
@@ -88,6 +89,7 @@ func TestGatewaysOverNATS(t *testing.T) {
 // miner moves to the second and the order completes; every share it saw accepted is in
 // the database.
 func TestGatewayFailover(t *testing.T) {
+	t.Parallel() // separate processes and databases; the suite stays under go test's 10 min
 	pb, pm := binaries(t)
 	ns := natsb.Start(t)
 	db := pg.DB(t)

@@ -117,6 +117,7 @@ type minerResult struct {
 // mined by powminer stratum; after a kill -9 of the broker every share powminer saw
 // accepted is in the database, and a restart on the same database knows the order.
 func TestServePostgres(t *testing.T) {
+	t.Parallel() // separate processes and databases; the suite stays under go test's 10 min
 	pb, pm := binaries(t)
 	db := pg.DB(t)
 	args := []string{"serve", "--datadir", t.TempDir(), "--net", "private", "--private-bits", "1f00ffff",
