@@ -94,20 +94,7 @@ ended unpaid (canceled, expired or failed), 130 interrupted.`,
 						fmt.Fprintf(errOut, "share rejected: error %d: %s\n", r.Code, r.Message)
 					}
 				},
-				Stop: func(msg string) (bool, error) {
-					id, state, ok := orderMessage(msg)
-					if !ok {
-						return false, nil
-					}
-					res.Order, res.State, res.Message = id, state, msg
-					switch state {
-					case "paid", "mined", "confirmed":
-						return true, nil
-					case "expired", "failed", "canceled":
-						return true, cli.Unpaid("%s", msg) // msg already reads "order <id> is <state>..."
-					}
-					return false, nil
-				},
+				Stop: stopOnOrder(&res),
 			})
 			if cerr := shares.close(); err == nil {
 				err = cerr
@@ -144,4 +131,24 @@ ended unpaid (canceled, expired or failed), 130 interrupted.`,
 	cli.Alias(c, "user", "token")
 	shareLogFlag(c, &shareLogPath)
 	return c
+}
+
+// stopOnOrder is the Stop of powminer stratum: it records the broker's last word on the
+// order in res, and stops on paid or mined (no error) and on canceled, expired or
+// failed (exit code 3; the message already reads "order <id> is <state>...").
+func stopOnOrder(res *stratumResult) func(string) (bool, error) {
+	return func(msg string) (bool, error) {
+		id, state, ok := orderMessage(msg)
+		if !ok {
+			return false, nil
+		}
+		res.Order, res.State, res.Message = id, state, msg
+		switch state {
+		case "paid", "mined", "confirmed":
+			return true, nil
+		case "expired", "failed", "canceled":
+			return true, cli.Unpaid("%s", msg)
+		}
+		return false, nil
+	}
 }
