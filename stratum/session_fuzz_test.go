@@ -208,6 +208,10 @@ func FuzzSession(f *testing.F) {
 	// it after enough garbage (and then close new sessions at once, which is right but
 	// not what this target checks), and the accept rate would pace the fuzzer.
 	cfg.BanThreshold, cfg.AcceptRate = -1, 1e9
+	// A program pipelines up to 300 requests (a few messages each) without waiting; on
+	// a starved machine the reader can fall behind the 256-message outbox, and the
+	// server then rightly drops the slow reader (TestMinerThatStopsReading checks that).
+	cfg.OutboxSize, cfg.MaxQueuedBytes = 1<<14, 16<<20
 	cfg.StartDifficulty, cfg.MinDifficulty = 1e-6, 1e-9
 	cfg.Logger = quiet()
 	pool := &fuzzPool{job: &stratum.Job{ID: "j1", Coinb1: []byte{1, 2, 3}, Coinb2: []byte{4, 5},
