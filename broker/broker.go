@@ -17,6 +17,7 @@ import (
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"github.com/btcsuite/btcd/wire"
 	"github.com/proofow/powbroker/broker/internal/bounded"
+	"github.com/proofow/powbroker/broker/receipt"
 	"github.com/proofow/powbroker/chain"
 )
 
@@ -30,7 +31,10 @@ type Options struct {
 	PayoutScript []byte
 	// TokenKey derives order tokens (HMAC); keep it secret and stable across restarts.
 	TokenKey []byte
-	Logger   *slog.Logger
+	// ReceiptKey is the 32-byte secret key that signs work receipts (BIP 340); keep it
+	// stable across restarts. Nil: a fresh key for this run.
+	ReceiptKey []byte
+	Logger     *slog.Logger
 	// ObserveShare, when set, sees how long each share took on the share path, from
 	// arrival to its durable verdict (metrics).
 	ObserveShare func(d time.Duration)
@@ -85,6 +89,8 @@ type Broker struct {
 	rebuilds       atomic.Uint64 // rebuilds begun (Job.rebuild)
 	rejectMu       sync.Mutex
 	rejectedBy     map[Kind]int64
+	signer         *receipt.Signer
+	live           *liveFeed
 }
 
 // activeOrder is what the broker keeps in memory about a working or paid order.
@@ -120,6 +126,10 @@ func New(opt Options) (*Broker, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	signer, err := newSigner(opt.ReceiptKey)
+	if err != nil {
+		return nil, err
+	}
 	b := &Broker{
 		cfg: cfg, net: opt.Net, backend: opt.Backend, store: opt.Store,
 		payout: opt.PayoutScript, key: opt.TokenKey, log: log, observeShare: opt.ObserveShare,
@@ -128,12 +138,13 @@ func New(opt Options) (*Broker, error) {
 		spends: make(map[wire.OutPoint]string), byTxid: make(map[chainhash.Hash]string), assignments: bounded.New[string, *Assignment](100_000),
 		checker: NewShareChecker(),
 		watch:   newWatcher(), rate: newRateMeter(time.Minute), refreshNow: make(chan struct{}, 1),
-		started: time.Now(),
+		started: time.Now(), signer: signer, live: newLiveFeed(),
 	}
 	if b.compactAfter == 0 {
 		b.compactAfter = DefaultCompactAfter
 	}
 	b.lastErr.Store("")
+	b.watch.changed = func(id string) { b.live.publish(Change{Kind: ChangeOrder, OrderID: id}) }
 	return b, nil
 }
 

@@ -50,6 +50,8 @@ const (
 	KindFaucetUnavailable   Kind = "faucet-unavailable"
 	KindStorageUnavailable  Kind = "storage-unavailable"
 	KindInternal            Kind = "internal"
+	KindNoReceipt           Kind = "no-receipt"
+	KindShareNotInReceipt   Kind = "share-not-in-receipt"
 )
 
 var kindTitle = map[Kind]string{
@@ -71,6 +73,7 @@ var kindTitle = map[Kind]string{
 	KindSlowDown: "Too many requests", KindNodeUnavailable: "Chain node unavailable",
 	KindNotReady: "Broker not ready", KindFaucetUnavailable: "No faucet on this network",
 	KindStorageUnavailable: "Storage unavailable", KindInternal: "Internal error",
+	KindNoReceipt: "Order has no receipt yet", KindShareNotInReceipt: "Share is not part of the receipt",
 }
 
 // Title is a short summary of problems of this kind.

@@ -32,6 +32,7 @@ func (b *Broker) handleTip(ctx context.Context, ev chain.TipEvent) {
 	b.updateConfirmations(ctx, ev.Tip)
 	b.unpark()
 	b.refresh(ctx, true)
+	b.live.publish(Change{Kind: ChangeTip, Tip: ev.Tip})
 }
 
 // readConnected handles connected blocks in order; blocks that cannot be read now (the
@@ -327,6 +328,8 @@ type watcher struct {
 	mu    sync.Mutex
 	chans map[string]chan struct{}
 	all   chan struct{}
+	// changed, when set, hears of every change (the live feed); it must not block.
+	changed func(id string)
 }
 
 func newWatcher() *watcher {
@@ -355,6 +358,9 @@ func (w *watcher) any() <-chan struct{} {
 func (w *watcher) notify(id string) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if w.changed != nil {
+		w.changed(id)
+	}
 	if c, ok := w.chans[id]; ok {
 		close(c)
 		delete(w.chans, id)

@@ -217,6 +217,7 @@ func (b *Broker) CreateOrder(ctx context.Context, hexTx, idemKey string, body []
 		return nil, err
 	}
 	b.markDirty(true)
+	b.watch.notify(id)
 	b.log.Info("order created", "order", id, "txid", o.Txid, "required_work", o.RequiredWork, "fee", o.Fee, "vsize", o.VSize)
 	res := &Created{Order: stored, Token: b.token(id)}
 	res.Assignment, err = b.newAssignment(ctx, stored)

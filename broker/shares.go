@@ -160,10 +160,12 @@ func (b *Broker) settle(ctx context.Context, j judged, rec Recorded, err error) 
 func (b *Broker) count(res ShareResult, err error) {
 	if err != nil {
 		b.rejected(err)
+		b.live.hist.add(time.Now(), 0, KindOf(err))
 		return
 	}
 	b.sharesAccepted.Add(1)
 	b.rate.add(res.Difficulty)
+	b.live.hist.add(time.Now(), res.Difficulty, "")
 }
 
 // notWorking explains why an order takes no shares.
@@ -233,6 +235,7 @@ func (b *Broker) submitBlock(ctx context.Context, job *Job, w Work, hdr *miner.H
 	if serr := b.store.AddBlock(context.WithoutCancel(ctx), rec); serr != nil {
 		b.log.Error("record block", "hash", hash, "err", serr)
 	}
+	b.live.publish(Change{Kind: ChangeBlock, Block: rec})
 	return err == nil
 }
 
