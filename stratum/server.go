@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -215,6 +216,7 @@ type Server struct {
 	bans       *banList
 	acceptRate *rate.Limiter
 	handshakes chan struct{} // a slot per pool call of a session not yet established
+	sessionSeq atomic.Uint64
 }
 
 // NewServer returns a server for the pool.

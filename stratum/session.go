@@ -75,12 +75,15 @@ type session struct {
 	// extranonce2 at 0 for each job id never rebuilds a header it already hashed, even
 	// when the same pool job is sent again (difficulty change, refresh, resume).
 	lastNTime uint32
+	id        uint64
+	since     time.Time
+	stats     map[string]*workerStats // by worker name (status page)
 }
 
 func newSession(s *Server, conn net.Conn, ip string) *session {
 	c := s.cfg
 	return &session{
-		srv: s, conn: conn, ip: ip,
+		srv: s, conn: conn, ip: ip, id: s.sessionSeq.Add(1), since: time.Now(),
 		out:      make(chan []byte, c.OutboxSize),
 		done:     make(chan struct{}),
 		sem:      make(chan struct{}, c.MaxInFlight),
@@ -566,6 +569,7 @@ func (ss *session) handleSubmit(ctx context.Context, req *Request) {
 	}
 	share, serr, done := ss.shareFor(sub)
 	if serr != nil {
+		ss.record(sub.Worker, 0, serr.Code)
 		ss.rejectSubmit(req, serr, done)
 		if serr.Code == CodeOther {
 			// A wrong extranonce2 or version bits is an offence; a stale job or an
@@ -630,6 +634,7 @@ func (ss *session) check(ctx context.Context, req *Request, share Share) {
 			ss.srv.log.Error("stratum submit", "err", err)
 			se = Errorf(CodeOther, "share not checked: internal error")
 		}
+		ss.record(share.Worker, 0, se.Code)
 		ss.rejectSubmit(req, se, se.Code == CodeUnauthorized)
 		switch se.Code {
 		case CodeUnauthorized:
@@ -641,6 +646,7 @@ func (ss *session) check(ctx context.Context, req *Request, share Share) {
 	}
 	ss.srv.counts.accepted.Add(1)
 	ss.mu.Lock()
+	ss.recordLocked(share.Worker, share.Difficulty, 0)
 	if req.HasID() {
 		ss.enqueueLocked(appendResult(nil, req.ID, true))
 	}

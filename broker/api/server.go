@@ -20,6 +20,8 @@ import (
 
 	"github.com/btcsuite/btcd/btcutil"
 	"github.com/proofow/powbroker/broker"
+	"github.com/proofow/powbroker/broker/sse"
+	"github.com/proofow/powbroker/broker/web"
 	"github.com/proofow/powbroker/metrics"
 )
 
@@ -50,6 +52,8 @@ type ServerOptions struct {
 	// Metrics serves GET /metrics; nil serves a registry of the broker's figures
 	// with the Go and process collectors (metrics.New and WatchBroker).
 	Metrics http.Handler
+	// Workers lists the Stratum sessions for the status page; nil: none.
+	Workers WorkerLister
 }
 
 // Server serves the API over a broker.
@@ -61,6 +65,9 @@ type Server struct {
 	tokenLimit *keyedLimiter
 	polls      *pollGate
 	limits     Limits
+	// The status page: its event stream and the Stratum workers it lists.
+	hub        *sse.Hub
+	workerList WorkerLister
 }
 
 // NewServer returns the API handler.
@@ -83,7 +90,8 @@ func NewServer(b *broker.Broker, opt ServerOptions) *Server {
 	}
 	s := &Server{b: b, log: log, mux: http.NewServeMux(),
 		ipLimit: newKeyedLimiter(rps, int(4*rps)), tokenLimit: newKeyedLimiter(trps, int(4*trps)),
-		polls: &pollGate{max: polls, byKey: make(map[string]int)}, limits: opt.Limits.withDefaults()}
+		polls: &pollGate{max: polls, byKey: make(map[string]int)}, limits: opt.Limits.withDefaults(),
+		hub: sse.NewHub(sse.Options{}), workerList: opt.Workers}
 	s.mux.HandleFunc("POST /v1/quotes", s.handle(s.quote))
 	s.mux.HandleFunc("POST /v1/orders", s.handle(s.createOrder))
 	s.mux.HandleFunc("GET /v1/orders/{id}", s.handle(s.getOrder))
@@ -108,6 +116,13 @@ func NewServer(b *broker.Broker, opt ServerOptions) *Server {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(openAPI)
 	})
+	s.mux.HandleFunc("GET /v1/orders", s.handle(s.listOrders))
+	s.mux.HandleFunc("GET /v1/orders/{id}/receipt", s.handle(s.getReceipt))
+	s.mux.HandleFunc("GET /v1/orders/{id}/receipt/proof", s.handle(s.getReceiptProof))
+	s.mux.HandleFunc("GET /v1/workers", s.handle(s.listWorkers))
+	s.mux.HandleFunc("GET /v1/stats", s.handle(s.stats))
+	s.mux.Handle("GET /v1/stream", s.hub)
+	web.Register(s.mux, s)
 	s.mux.HandleFunc("/", s.noRoute)
 	return s
 }
@@ -495,6 +510,7 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) error {
 		ShareDifficulty: st.ShareDifficulty, JobID: st.JobID, JobOrders: st.JobOrders,
 		Orders: make(map[string]int), SharesAccepted: st.SharesAccepted, SharesRejected: st.SharesRejected,
 		BlocksFound: st.BlocksFound, Hashrate: st.Hashrate, UptimeSeconds: st.Uptime.Seconds(),
+		TipTime: st.Tip.MedianTime.UTC(), PublicKey: s.b.ReceiptPublicKey(),
 	}
 	for k, v := range st.Orders {
 		out.Orders[string(k)] = v
@@ -575,6 +591,9 @@ func Serve(ctx context.Context, ln net.Listener, h http.Handler, log *slog.Logge
 		IdleTimeout:       lim.IdleTimeout,
 		MaxHeaderBytes:    lim.MaxHeaderBytes,
 		BaseContext:       func(net.Listener) context.Context { return ctx },
+	}
+	if l, ok := h.(interface{ liveLoop(context.Context) }); ok {
+		go l.liveLoop(ctx)
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()

@@ -27,6 +27,7 @@ var kindStatus = map[broker.Kind]int{
 	broker.KindSlowDown: http.StatusTooManyRequests, broker.KindNodeUnavailable: http.StatusServiceUnavailable,
 	broker.KindNotReady: http.StatusServiceUnavailable, broker.KindFaucetUnavailable: http.StatusNotFound,
 	broker.KindStorageUnavailable: http.StatusServiceUnavailable, broker.KindInternal: http.StatusInternalServerError,
+	broker.KindNoReceipt: http.StatusConflict, broker.KindShareNotInReceipt: http.StatusNotFound,
 }
 
 // statusOf is the HTTP status of problems of a kind (500 for a kind without one).

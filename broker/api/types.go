@@ -280,6 +280,8 @@ type Status struct {
 	NotReadyReason    string           `json:"not_ready_reason,omitempty"`
 	TipHash           string           `json:"tip_hash"`
 	TipHeight         int32            `json:"tip_height"`
+	TipTime           time.Time        `json:"tip_time"`   // the tip's median time past
+	PublicKey         string           `json:"public_key"` // x-only key (hex) that signs work receipts
 	NetworkDifficulty float64          `json:"network_difficulty"`
 	ShareDifficulty   float64          `json:"share_difficulty"`
 	JobID             string           `json:"job_id"`

@@ -365,13 +365,17 @@ func (d *daemon) openBroker(ctx context.Context, cfg daemonConfig, params *chain
 	if err != nil {
 		return err
 	}
+	receiptKey, err := secretKey(filepath.Join(cfg.DataDir, sub, "receipt.key"), "receipt key")
+	if err != nil {
+		return err
+	}
 	payout, err := payoutScript(cfg.PayoutAddress, params, defaultPayout)
 	if err != nil {
 		return err
 	}
 	d.broker, err = broker.New(broker.Options{
 		Config: cfg.Broker, Net: cfg.Net, Backend: d.backend, Store: d.store,
-		PayoutScript: payout, TokenKey: key, Logger: log.With("component", "broker"), ObserveShare: d.metrics.ObserveShare,
+		PayoutScript: payout, TokenKey: key, ReceiptKey: receiptKey, Logger: log.With("component", "broker"), ObserveShare: d.metrics.ObserveShare,
 	})
 	if err != nil {
 		return cli.Usagef("%v", err)
@@ -380,7 +384,6 @@ func (d *daemon) openBroker(ctx context.Context, cfg daemonConfig, params *chain
 		return err
 	}
 	d.metrics.WatchBroker(d.broker)
-	d.server = api.NewServer(d.broker, api.ServerOptions{Logger: log.With("component", "api"), Metrics: d.metrics.Handler()})
 	if cfg.Stratum != "" {
 		t := cfg.StratumTuning
 		start := t.StartDifficulty
@@ -392,6 +395,11 @@ func (d *daemon) openBroker(ctx context.Context, cfg daemonConfig, params *chain
 		d.stratum = stratum.NewServer(stratumpool.New(d.broker), sc)
 		d.metrics.WatchStratum(d.stratum.Stats)
 	}
+	opt := api.ServerOptions{Logger: log.With("component", "api"), Metrics: d.metrics.Handler()}
+	if d.stratum != nil {
+		opt.Workers = d.stratum // the status page's workers
+	}
+	d.server = api.NewServer(d.broker, opt)
 	if cfg.PoolThreads > 0 {
 		d.pool = &poolWorker{b: d.broker, threads: cfg.PoolThreads, kernel: miner.Best(), log: log.With("component", "pool")}
 	}
@@ -488,16 +496,20 @@ func payoutScript(addr string, params *chaincfg.Params, def btcutil.Address) ([]
 }
 
 // tokenKey reads the secret that derives order tokens, creating it once.
-func tokenKey(path string) ([]byte, error) {
+func tokenKey(path string) ([]byte, error) { return secretKey(path, "token key") }
+
+// secretKey reads a 32-byte secret kept in the datadir (the token key that derives order
+// tokens, the receipt signing key), creating it once with mode 0600.
+func secretKey(path, what string) ([]byte, error) {
 	b, err := os.ReadFile(path)
 	if err == nil {
 		if len(b) != 32 {
-			return nil, fmt.Errorf("token key %s: want 32 bytes, found %d", path, len(b))
+			return nil, fmt.Errorf("%s %s: want 32 bytes, found %d", what, path, len(b))
 		}
 		return b, nil
 	}
 	if !errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("token key: %w", err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	b = make([]byte, 32)
 	if _, err := rand.Read(b); err != nil {
@@ -507,7 +519,7 @@ func tokenKey(path string) ([]byte, error) {
 		return nil, err
 	}
 	if err := os.WriteFile(path, b, 0o600); err != nil {
-		return nil, fmt.Errorf("token key: %w", err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	return b, nil
 }

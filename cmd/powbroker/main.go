@@ -15,7 +15,7 @@ func newRoot() *cobra.Command {
 		Use:   "powbroker",
 		Short: "Pay for getting a Bitcoin transaction mined with proof of work",
 	}
-	root.AddCommand(newServeCmd(), newDemoCmd(), newTxCmd(), newFaucetCmd(), newGatewayCmd())
+	root.AddCommand(newServeCmd(), newDemoCmd(), newTxCmd(), newFaucetCmd(), newGatewayCmd(), newReceiptCmd())
 	for _, c := range root.Commands() {
 		if c.Name() == "serve" || c.Name() == "demo" {
 			c.PreRunE = func(*cobra.Command, []string) error { return needCgo() }
