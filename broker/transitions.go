@@ -97,6 +97,9 @@ func (b *Broker) settled(ctx context.Context, id string, from []State, to State,
 		}
 	}
 	b.log.Info("order "+string(to), "order", id, "detail", detail)
+	if to == StatePaid || to == StateMined {
+		b.receiptAtEnd(ctx, id) // before anything may compact the order's shares
+	}
 	b.watch.notify(id)
 	return err
 }

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/proofow/powbroker/broker/receipt"
 )
 
 // Client talks to a powbroker API. Errors the server reports are *Problem.
@@ -266,4 +268,19 @@ func describeBody(ctype string, data []byte) string {
 		return "an empty body"
 	}
 	return fmt.Sprintf("%q", line)
+}
+
+// Receipt fetches an order's signed work receipt (paid or mined orders).
+func (c *Client) Receipt(ctx context.Context, id, token string) (*receipt.Receipt, error) {
+	var r receipt.Receipt
+	_, err := c.do(ctx, http.MethodGet, "/v1/orders/"+url.PathEscape(id)+"/receipt", token, nil, nil, &r)
+	return &r, err
+}
+
+// ReceiptProof fetches the proof that a share (header hash, display hex) is part of
+// the order's receipt.
+func (c *Client) ReceiptProof(ctx context.Context, id, token, share string) (*receipt.Proof, error) {
+	var p receipt.Proof
+	_, err := c.do(ctx, http.MethodGet, "/v1/orders/"+url.PathEscape(id)+"/receipt/proof?share="+url.QueryEscape(share), token, nil, nil, &p)
+	return &p, err
 }

@@ -276,10 +276,12 @@ func TestOpenAPI(t *testing.T) {
 		t.Fatalf("spec: %v %q", err, spec.OpenAPI)
 	}
 	routes := map[string][]string{
-		"/v1/quotes": {"post"}, "/v1/orders": {"post"}, "/v1/orders/{id}": {"get", "delete"},
+		"/v1/quotes": {"post"}, "/v1/orders": {"post", "get"}, "/v1/orders/{id}": {"get", "delete"},
 		"/v1/orders/{id}/events": {"get"}, "/v1/orders/{id}/assignments": {"post"}, "/v1/orders/{id}/shares": {"post"},
 		"/v1/status": {"get"}, "/v1/blocks": {"get"}, "/v1/faucet": {"post"}, "/v1/openapi.json": {"get"},
 		"/healthz": {"get"}, "/readyz": {"get"}, "/metrics": {"get"},
+		"/v1/orders/{id}/receipt": {"get"}, "/v1/orders/{id}/receipt/proof": {"get"}, "/v1/workers": {"get"},
+		"/v1/stats": {"get"}, "/v1/stream": {"get"},
 	}
 	for path, methods := range routes {
 		for _, m := range methods {
