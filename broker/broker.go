@@ -90,6 +90,7 @@ type Broker struct {
 	rejectMu       sync.Mutex
 	rejectedBy     map[Kind]int64
 	signer         *receipt.Signer
+	receiptMu      sync.Mutex // one receipt issued at a time (the stored one is checked under it)
 	live           *liveFeed
 }
 

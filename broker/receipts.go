@@ -61,7 +61,7 @@ func hasReceipt(s State) bool {
 	return s == StatePaid || s == StateMined || s == StateConfirmed
 }
 
-// issueReceipt signs and stores the receipt of an order that is paid or mined, from its
+// issueReceipt (under receiptMu) signs and stores the receipt of an order that is paid or mined, from its
 // stored shares; when the shares are no longer all stored (compacted), the header
 // hashes kept with the previous receipt are used. Errors are logged: the receipt is
 // issued again when it is asked for.
@@ -122,7 +122,7 @@ func (b *Broker) issueReceipt(ctx context.Context, o *Order) (*receipt.Receipt, 
 func (b *Broker) receiptAtEnd(ctx context.Context, id string) {
 	o, err := b.store.Order(ctx, id)
 	if err == nil {
-		_, _, err = b.issueReceipt(ctx, o)
+		_, _, err = b.currentReceipt(ctx, o)
 	}
 	if err != nil {
 		b.log.Error("issue receipt", "order", id, "err", err)
@@ -132,8 +132,12 @@ func (b *Broker) receiptAtEnd(ctx context.Context, id string) {
 }
 
 // currentReceipt returns the stored receipt of an order when it matches the order's
-// state (paid, or mined in its current block), issuing it otherwise.
+// state (paid, or mined in its current block), issuing it otherwise. Receipts are
+// issued one at a time, so that a request and the transition that ends an order do
+// not both issue one.
 func (b *Broker) currentReceipt(ctx context.Context, o *Order) (*receipt.Receipt, *StoredReceipt, error) {
+	b.receiptMu.Lock()
+	defer b.receiptMu.Unlock()
 	rs, err := b.receiptStore()
 	if err != nil {
 		return nil, nil, err

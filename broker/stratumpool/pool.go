@@ -163,7 +163,8 @@ var codeKinds = map[int][]broker.Kind{
 		broker.KindAssignmentNotFound, broker.KindAssignmentMismatch, broker.KindAssignmentExpired,
 		broker.KindNonceOutOfRange, broker.KindIdempotencyMismatch, broker.KindInvalidRequest,
 		broker.KindUnknownField, broker.KindBodyTooLarge, broker.KindSlowDown, broker.KindNodeUnavailable,
-		broker.KindNotReady, broker.KindFaucetUnavailable, broker.KindStorageUnavailable, broker.KindInternal},
+		broker.KindNotReady, broker.KindFaucetUnavailable, broker.KindStorageUnavailable, broker.KindInternal,
+		broker.KindNoReceipt, broker.KindShareNotInReceipt},
 }
 
 // codeOf is the Stratum error code of a kind (codeKinds); ok is false for a kind the
