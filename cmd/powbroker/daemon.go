@@ -365,7 +365,7 @@ func (d *daemon) openBroker(ctx context.Context, cfg daemonConfig, params *chain
 	if err != nil {
 		return err
 	}
-	receiptKey, err := secretKey(filepath.Join(cfg.DataDir, sub, "receipt.key"), "receipt key")
+	receiptKey, err := d.receiptKey(ctx, cfg, sub)
 	if err != nil {
 		return err
 	}

@@ -61,26 +61,43 @@ func (d *daemon) openStore(ctx context.Context, cfg daemonConfig, sub string) (k
 // sharedTokenKey reads the token key from the database, storing the datadir's key there
 // on first use.
 func sharedTokenKey(ctx context.Context, pg *pgstore.Store, path string, log *slog.Logger) ([]byte, error) {
-	v, ok, err := pg.Meta(ctx, "token_key")
+	return sharedKey(ctx, pg, "token_key", path, "token key", log)
+}
+
+// sharedKey reads a 32-byte secret from the database's meta key name, storing the
+// datadir's secret (path) there on first use, so that every broker of the database
+// (standbys too) uses the same one.
+func sharedKey(ctx context.Context, pg *pgstore.Store, name, path, what string, log *slog.Logger) ([]byte, error) {
+	v, ok, err := pg.Meta(ctx, name)
 	if err != nil {
 		return nil, err
 	}
 	if ok {
 		key, err := hex.DecodeString(strings.TrimSpace(v))
 		if err != nil || len(key) != 32 {
-			return nil, fmt.Errorf("store: token_key in the database is not 32 bytes of hex")
+			return nil, fmt.Errorf("store: %s in the database is not 32 bytes of hex", name)
 		}
 		return key, nil
 	}
-	key, err := tokenKey(path)
+	key, err := secretKey(path, what)
 	if err != nil {
 		return nil, err
 	}
-	if err := pg.SetMeta(ctx, "token_key", hex.EncodeToString(key)); err != nil {
+	if err := pg.SetMeta(ctx, name, hex.EncodeToString(key)); err != nil {
 		return nil, err
 	}
-	log.Info("stored the order token key in the database (shared by standby brokers)")
+	log.Info("stored the "+what+" in the database (shared by standby brokers)")
 	return key, nil
+}
+
+// receiptKey reads the key that signs work receipts: the datadir's receipt.key (0600),
+// or with PostgreSQL the database's, shared by standby brokers like the token key.
+func (d *daemon) receiptKey(ctx context.Context, cfg daemonConfig, sub string) ([]byte, error) {
+	path := filepath.Join(cfg.DataDir, sub, "receipt.key")
+	if pg, ok := d.store.(*pgstore.Store); ok {
+		return sharedKey(ctx, pg, "receipt_key", path, "receipt key", d.log)
+	}
+	return secretKey(path, "receipt key")
 }
 
 // holdLeader returns an error when the leader lock's connection fails: another broker

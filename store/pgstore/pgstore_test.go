@@ -69,7 +69,7 @@ func TestTwoStoresOneDatabase(t *testing.T) {
 		}
 		t.Cleanup(func() { stores[i].Close() })
 	}
-	if v, err := stores[1].SchemaVersion(ctx); err != nil || v != 1 {
+	if v, err := stores[1].SchemaVersion(ctx); err != nil || v != 2 {
 		t.Fatalf("schema version %d, %v", v, err)
 	}
 	seen := make(map[uint64]bool)

@@ -56,6 +56,7 @@ func Run(t *testing.T, newDB NewDB) {
 		{"Assignments", Assignments},
 		{"Blocks", Blocks},
 		{"Reserve", Reserve},
+		{"Receipts", Receipts},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, newDB(t)) })
