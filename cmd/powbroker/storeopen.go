@@ -86,7 +86,7 @@ func sharedKey(ctx context.Context, pg *pgstore.Store, name, path, what string, 
 	if err := pg.SetMeta(ctx, name, hex.EncodeToString(key)); err != nil {
 		return nil, err
 	}
-	log.Info("stored the "+what+" in the database (shared by standby brokers)")
+	log.Info("stored the " + what + " in the database (shared by standby brokers)")
 	return key, nil
 }
 
