@@ -6,8 +6,9 @@ import (
 	"github.com/proofow/powbroker/store/storetest"
 )
 
-// TestCompaction runs the compaction behaviour on SQLite (this schema has no
-// receipts table yet: a paid order keeps its shares).
+// TestCompaction runs the compaction behaviour on SQLite: a paid order keeps its
+// shares until its receipt is stored.
 func TestCompaction(t *testing.T) {
-	storetest.Compaction(t, newStore(t), nil)
+	s := newStore(t)
+	storetest.Compaction(t, s, storetest.GiveReceipt(t, s))
 }

@@ -101,7 +101,8 @@ func TestTwoStoresOneDatabase(t *testing.T) {
 	}
 }
 
-// TestCompaction runs the compaction behaviour on PostgreSQL (no receipts here).
+// TestCompaction runs the compaction behaviour on PostgreSQL.
 func TestCompaction(t *testing.T) {
-	storetest.Compaction(t, openTest(t, pg.DB(t), Options{}), nil)
+	s := openTest(t, pg.DB(t), Options{})
+	storetest.Compaction(t, s, storetest.GiveReceipt(t, s))
 }

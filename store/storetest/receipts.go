@@ -76,3 +76,15 @@ func Receipts(t *testing.T, open func(t *testing.T) Store) {
 		t.Fatalf("recent orders: %v %v", recent, err)
 	}
 }
+
+// GiveReceipt returns the Compaction suite's giveReceipt for a store that keeps
+// receipts: it stores a receipt for the order (with no header hashes).
+func GiveReceipt(t *testing.T, s ReceiptStore) func(orderID string) bool {
+	return func(orderID string) bool {
+		err := s.SaveReceipt(context.Background(), &broker.StoredReceipt{OrderID: orderID, Body: []byte("{}"), IssuedAt: time.Now()})
+		if err != nil {
+			t.Fatalf("save receipt: %v", err)
+		}
+		return true
+	}
+}
