@@ -20,7 +20,7 @@ func TestMethodsAndMediaTypes(t *testing.T) {
 		status                    int
 		typ, allow, authn         string
 	}{
-		{"PUT", "/v1/orders", "", "", 405, "method-not-allowed", "POST", ""},
+		{"PUT", "/v1/orders", "", "", 405, "method-not-allowed", "GET, HEAD, POST", ""},
 		{"GET", "/v1/quotes", "", "", 405, "method-not-allowed", "POST", ""},
 		{"DELETE", "/v1/status", "", "", 405, "method-not-allowed", "GET, HEAD", ""},
 		{"POST", "/v1/orders/ord_x", "", "", 405, "method-not-allowed", "GET, HEAD, DELETE", ""},
