@@ -20,9 +20,9 @@ import (
 
 	"github.com/btcsuite/btcd/btcutil"
 	"github.com/proofow/powbroker/broker"
+	"github.com/proofow/powbroker/broker/metrics"
 	"github.com/proofow/powbroker/broker/sse"
 	"github.com/proofow/powbroker/broker/web"
-	"github.com/proofow/powbroker/metrics"
 )
 
 // Limits on requests.

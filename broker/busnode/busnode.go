@@ -19,8 +19,8 @@ import (
 
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"github.com/proofow/powbroker/broker"
+	"github.com/proofow/powbroker/broker/bus"
 	"github.com/proofow/powbroker/broker/stratumpool"
-	"github.com/proofow/powbroker/bus"
 	"github.com/proofow/powbroker/stratum"
 )
 

@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/proofow/powbroker/bus/natstest"
+	"github.com/proofow/powbroker/broker/bus/natstest"
 	"github.com/proofow/powbroker/store/pgtest"
 )
 

@@ -9,11 +9,11 @@ import (
 	"os"
 	"strings"
 
+	"github.com/proofow/powbroker/broker/bus"
 	"github.com/proofow/powbroker/broker/busnode"
-	"github.com/proofow/powbroker/bus"
 	"github.com/proofow/powbroker/cmd/internal/cli"
-	"github.com/proofow/powbroker/gateway"
 	"github.com/proofow/powbroker/stratum"
+	"github.com/proofow/powbroker/stratum/gateway"
 	"github.com/spf13/cobra"
 )
 

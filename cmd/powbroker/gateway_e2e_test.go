@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/proofow/powbroker/bus"
+	"github.com/proofow/powbroker/broker/bus"
 	"github.com/proofow/powbroker/store/pgstore"
 )
 

@@ -6,7 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/proofow/powbroker/buildinfo"
+	"github.com/proofow/powbroker/broker/buildinfo"
 )
 
 // AddVersion gives root a --version flag (one line: version, VCS revision, Go version,

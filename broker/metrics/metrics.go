@@ -11,7 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/proofow/powbroker/broker"
-	"github.com/proofow/powbroker/buildinfo"
+	"github.com/proofow/powbroker/broker/buildinfo"
 	"github.com/proofow/powbroker/stratum"
 )
 

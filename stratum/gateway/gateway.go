@@ -22,9 +22,9 @@ import (
 	"time"
 
 	"github.com/proofow/powbroker/broker"
+	"github.com/proofow/powbroker/broker/bus"
 	"github.com/proofow/powbroker/broker/busnode"
 	"github.com/proofow/powbroker/broker/stratumpool"
-	"github.com/proofow/powbroker/bus"
 	"github.com/proofow/powbroker/stratum"
 )
 

@@ -12,9 +12,9 @@ import (
 	"time"
 
 	"github.com/proofow/powbroker/broker/brokertest"
+	"github.com/proofow/powbroker/broker/bus"
+	"github.com/proofow/powbroker/broker/bus/natstest"
 	"github.com/proofow/powbroker/broker/busnode"
-	"github.com/proofow/powbroker/bus"
-	"github.com/proofow/powbroker/bus/natstest"
 	"github.com/proofow/powbroker/stratum"
 )
 
