@@ -105,3 +105,40 @@ func FromNanos(n int64) time.Time {
 	}
 	return time.Unix(0, n).UTC()
 }
+
+// PackLeaves joins a receipt's leaves (32-byte share header hashes) into one column value.
+func PackLeaves(leaves [][32]byte) []byte {
+	b := make([]byte, 0, 32*len(leaves))
+	for _, h := range leaves {
+		b = append(b, h[:]...)
+	}
+	return b
+}
+
+// UnpackLeaves splits a column value written by PackLeaves; an error when it does not
+// hold whole hashes.
+func UnpackLeaves(b []byte) ([][32]byte, error) {
+	if len(b)%32 != 0 {
+		return nil, fmt.Errorf("leaves of %d bytes", len(b))
+	}
+	leaves := make([][32]byte, len(b)/32)
+	for i := range leaves {
+		copy(leaves[i][:], b[32*i:])
+	}
+	return leaves, nil
+}
+
+// ScanOrderShare reads a shares row selected as header_hash, difficulty, at, for orderID.
+func ScanOrderShare(r RowScanner, orderID string) (broker.Share, error) {
+	var (
+		hh []byte
+		at int64
+	)
+	sh := broker.Share{OrderID: orderID}
+	if err := r.Scan(&hh, &sh.Difficulty, &at); err != nil {
+		return sh, err
+	}
+	copy(sh.HeaderHash[:], hh)
+	sh.At = FromNanos(at)
+	return sh, nil
+}

@@ -7,14 +7,12 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/proofow/powbroker/broker"
+	"github.com/proofow/powbroker/store"
 )
 
 // SaveReceipt stores (or replaces) an order's receipt (broker.ReceiptStore).
 func (s *Store) SaveReceipt(ctx context.Context, r *broker.StoredReceipt) error {
-	leaves := make([]byte, 0, 32*len(r.Leaves))
-	for _, h := range r.Leaves {
-		leaves = append(leaves, h[:]...)
-	}
+	leaves := store.PackLeaves(r.Leaves)
 	_, err := s.pool.Exec(ctx, `INSERT INTO receipts(order_id, body, leaves, issued_at) VALUES($1, $2, $3, $4)
 		ON CONFLICT(order_id) DO UPDATE SET body = excluded.body, leaves = excluded.leaves, issued_at = excluded.issued_at`,
 		r.OrderID, string(r.Body), leaves, toNanos(r.IssuedAt))
@@ -38,13 +36,11 @@ func (s *Store) Receipt(ctx context.Context, orderID string) (*broker.StoredRece
 	if err != nil {
 		return nil, fmt.Errorf("pgstore: receipt of order %s: %w", orderID, err)
 	}
-	if len(leaves)%32 != 0 {
-		return nil, fmt.Errorf("pgstore: receipt of order %s: leaves of %d bytes", orderID, len(leaves))
+	hashes, err := store.UnpackLeaves(leaves)
+	if err != nil {
+		return nil, fmt.Errorf("pgstore: receipt of order %s: %w", orderID, err)
 	}
-	r := &broker.StoredReceipt{OrderID: orderID, Body: []byte(body), IssuedAt: fromNanos(at), Leaves: make([][32]byte, len(leaves)/32)}
-	for i := range r.Leaves {
-		copy(r.Leaves[i][:], leaves[32*i:])
-	}
+	r := &broker.StoredReceipt{OrderID: orderID, Body: []byte(body), IssuedAt: fromNanos(at), Leaves: hashes}
 	return r, nil
 }
 
@@ -58,16 +54,10 @@ func (s *Store) OrderShareList(ctx context.Context, orderID string) ([]broker.Sh
 	defer rows.Close()
 	var out []broker.Share
 	for rows.Next() {
-		var (
-			hh []byte
-			at int64
-		)
-		sh := broker.Share{OrderID: orderID}
-		if err := rows.Scan(&hh, &sh.Difficulty, &at); err != nil {
+		sh, err := store.ScanOrderShare(rows, orderID)
+		if err != nil {
 			return nil, fmt.Errorf("pgstore: shares of order %s: %w", orderID, err)
 		}
-		copy(sh.HeaderHash[:], hh)
-		sh.At = fromNanos(at)
 		out = append(out, sh)
 	}
 	if err := rows.Err(); err != nil {
